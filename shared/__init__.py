@@ -1,0 +1,1 @@
+"""Cross-cutting building blocks every service uses; no business rules live here."""

@@ -1,0 +1,58 @@
+"""`/health/live` (the process answers) and `/health/ready` (it can do its job right now)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from shared.problems import problem_response
+
+logger = logging.getLogger(__name__)
+
+# A readiness check raises when the service cannot serve; it gets the request to reach app state.
+ReadinessCheck = Callable[[Request], Awaitable[None]]
+
+# A probe must answer well within the orchestrator's own probe timeout.
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+async def _run_check(name: str, check: ReadinessCheck, request: Request) -> str | None:
+    """None when the check passes, otherwise a short reason."""
+    try:
+        await asyncio.wait_for(check(request), CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        reason = "timed out"
+    except Exception as exc:
+        reason = type(exc).__name__
+    else:
+        return None
+    logger.warning("readiness_check_failed", extra={"check": name, "reason": reason})
+    return reason
+
+
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live", summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/health/ready",
+        summary="The service can do its job",
+        responses={503: {"description": "A dependency is not available"}},
+    )
+    async def ready(request: Request) -> JSONResponse:
+        names = list(checks)
+        reasons = await asyncio.gather(*(_run_check(name, checks[name], request) for name in names))
+        results = {name: reason or "ok" for name, reason in zip(names, reasons, strict=True)}
+        if any(reasons):
+            failing = ", ".join(name for name, reason in zip(names, reasons, strict=True) if reason)
+            return problem_response(503, f"Not ready: {failing}.", extensions={"checks": results})
+        return JSONResponse({"status": "ready", "checks": results})
+
+    return router

@@ -1,0 +1,49 @@
+"""FastAPI dependencies that turn a bearer token into a verified `Identity`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.problems import Problem
+from shared.tokens import Identity, InvalidToken, TokenVerifier
+
+# auto_error=False: a missing token is answered by us, as problem+json with WWW-Authenticate.
+_bearer = HTTPBearer(auto_error=False, description="An access token from `POST /auth/token`.")
+
+
+def unauthorized(reason: str | None = None) -> Problem:
+    """401 with the `WWW-Authenticate` challenge of RFC 6750 §3."""
+    if reason is None:
+        return Problem(401, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+    challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+    return Problem(
+        401, f"The access token is not valid: {reason}.", headers={"WWW-Authenticate": challenge}
+    )
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Identity:
+    if credentials is None:
+        raise unauthorized()
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise unauthorized(exc.reason) from None
+
+
+CurrentIdentity = Annotated[Identity, Depends(authenticate)]
+
+
+async def require_admin(identity: CurrentIdentity) -> Identity:
+    if not identity.is_admin:
+        raise Problem(403, "This operation needs the admin role.")
+    return identity
+
+
+AdminIdentity = Annotated[Identity, Depends(require_admin)]

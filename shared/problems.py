@@ -1,0 +1,115 @@
+"""RFC 9457 problem details: the one shape every error response of the platform takes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.request_context import current_request_id
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_type(slug: str) -> str:
+    """The type URI of one of the platform's named problems, such as `out-of-stock`."""
+    return f"/problems/{slug}"
+
+
+class Problem(Exception):
+    """Raised by a handler (or mapped from a domain error) to answer with problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        title: str | None = None,
+        slug: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or title or HTTPStatus(status).phrase)
+        self.status = status
+        self.detail = detail
+        self.title = title
+        self.type = problem_type(slug) if slug else "about:blank"
+        self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body["request_id"] = current_request_id()
+    body.update(extensions or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def render_problem(problem: Problem) -> JSONResponse:
+    return problem_response(
+        problem.status,
+        problem.detail,
+        title=problem.title,
+        type_=problem.type,
+        headers=problem.headers,
+        extensions=problem.extensions,
+    )
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors without `input` or `ctx`: they may echo secrets such as passwords."""
+    return [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]} for error in errors
+    ]
+
+
+async def _handle_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return render_problem(exc)
+
+
+async def _handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    return problem_response(exc.status_code, detail, headers=exc.headers)
+
+
+async def _handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        422,
+        "The request is not valid; see `errors`.",
+        title="Unprocessable Content",
+        type_=problem_type("validation-error"),
+        extensions={"errors": validation_errors(exc.errors())},
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer HTTP errors, validation errors and `Problem`s as problem+json.
+
+    Unexpected exceptions are answered by `RequestContextMiddleware`, which also logs them.
+    """
+    app.add_exception_handler(Problem, _handle_problem)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)

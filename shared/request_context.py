@@ -1,0 +1,120 @@
+"""Request ids, the access log and the last-resort 500, as one pure ASGI middleware.
+
+They belong together: the id must exist before anything logs, and the access log and the
+500 answer must see every outcome, including an exception nothing else caught.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("shared.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+# A client's id is kept when it is 1-128 visible ASCII characters; anything else is replaced,
+# so that ids cannot inject into logs or headers.
+_SANE_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+# Probes and scrapes would drown the log: they are logged at debug level.
+_QUIET_PATH_PREFIXES = ("/health/", "/metrics")
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served by this task, if any."""
+    return _request_id.get()
+
+
+def _request_id_from(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
+            return str(value.decode("ascii"))
+    return str(uuid.uuid4())
+
+
+def _internal_error_body(request_id: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "An unexpected error occurred; it has been logged.",
+            "request_id": request_id,
+        }
+    ).encode()
+
+
+class RequestContextMiddleware:
+    """Assigns the request id, echoes it in `X-Request-ID`, logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _request_id_from(scope)
+        context_token = _request_id.set(request_id)
+        started_at = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            logger.exception("unhandled_exception", extra={"path": scope["path"]})
+            if not response_started:
+                body = _internal_error_body(request_id)
+                await send_with_request_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_request_id({"type": "http.response.body", "body": body})
+        finally:
+            self._log_access(scope, status, time.perf_counter() - started_at)
+            _request_id.reset(context_token)
+
+    @staticmethod
+    def _log_access(scope: Scope, status: int, seconds: float) -> None:
+        path: str = scope["path"]
+        level = logging.DEBUG if path.startswith(_QUIET_PATH_PREFIXES) else logging.INFO
+        if not logger.isEnabledFor(level):
+            return
+        route = scope.get("route")
+        client = scope.get("client")
+        logger.log(
+            level,
+            "request",
+            extra={
+                "method": scope["method"],
+                "path": path,
+                "route": getattr(route, "path", None),
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "client": client[0] if client else None,
+            },
+        )

@@ -1,0 +1,116 @@
+"""Verification of the platform's access tokens (RFC 8725 rules) against a source of keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import jwt
+
+# Pinned: the algorithm is never taken from the token (no `none`, no HMAC with a public key).
+ALGORITHMS = ["RS256"]
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+Role = Literal["user", "admin"]
+ROLES: frozenset[str] = frozenset({"user", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a verified token speaks for."""
+
+    user_id: uuid.UUID
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class InvalidToken(Exception):
+    """The token cannot be trusted; `reason` is safe to show to the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class KeySource(Protocol):
+    """Where the verifier finds the public key named by a token's `kid`."""
+
+    async def key_for(self, kid: str) -> Any | None: ...
+
+
+class StaticKeySource:
+    """A fixed set of keys, for the service that holds the keys itself."""
+
+    def __init__(self, keys: dict[str, Any]) -> None:
+        self.keys = keys
+
+    async def key_for(self, kid: str) -> Any | None:
+        return self.keys.get(kid)
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway_seconds: int) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_seconds = leeway_seconds
+
+    async def verify(self, token: str) -> Identity:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise InvalidToken("malformed token") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("unsupported algorithm")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("missing key id")
+        key = await self.keys.key_for(kid)
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(_describe(exc)) from None
+        return _identity_from(claims)
+
+
+def _describe(exc: jwt.InvalidTokenError) -> str:
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "bad signature"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing claim {exc.claim}"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "token not valid yet"
+    return "invalid token"
+
+
+def _identity_from(claims: dict[str, Any]) -> Identity:
+    try:
+        user_id = uuid.UUID(claims["sub"])
+    except (TypeError, ValueError):
+        raise InvalidToken("invalid subject") from None
+    role = claims.get("role")
+    if role == "admin":
+        return Identity(user_id, "admin")
+    if role == "user":
+        return Identity(user_id, "user")
+    raise InvalidToken("invalid role")
