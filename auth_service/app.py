@@ -1,0 +1,68 @@
+"""Builds the auth service's app; resources open in the lifespan and live on `app.state`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from auth_service.api import router
+from auth_service.config import AuthSettings
+from auth_service.keys import load_signing_key
+from auth_service.passwords import Passwords
+from auth_service.users import ensure_admin
+from shared.database import check_database, create_engine, create_sessionmaker
+from shared.service import create_service_app
+from shared.tokens import StaticKeySource, TokenVerifier
+
+logger = logging.getLogger(__name__)
+
+
+async def _bootstrap_admin(app: FastAPI, settings: AuthSettings) -> None:
+    if not (settings.admin_email and settings.admin_password):
+        return
+    async with app.state.sessionmaker() as session, session.begin():
+        user = await ensure_admin(
+            session,
+            app.state.passwords,
+            settings.admin_email,
+            settings.admin_password.get_secret_value(),
+        )
+    logger.info("admin_bootstrapped", extra={"user_id": str(user.id)})
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or AuthSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        signing_key = await asyncio.to_thread(load_signing_key, settings)
+        app.state.settings = settings
+        app.state.signing_key = signing_key
+        # The service verifies its own tokens (for /auth/me) with its own keys: no HTTP.
+        app.state.token_verifier = TokenVerifier(
+            StaticKeySource({signing_key.kid: signing_key.public_key}),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=30,
+        )
+        app.state.passwords = Passwords.from_settings(settings)
+        app.state.engine = create_engine(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        try:
+            await _bootstrap_admin(app, settings)
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = create_service_app(
+        title="Auth service",
+        description="Accounts, passwords and the access tokens the platform trusts.",
+        lifespan=lifespan,
+        readiness_checks={"database": check_database},
+    )
+    app.include_router(router)
+    return app

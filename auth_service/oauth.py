@@ -1,0 +1,58 @@
+"""RFC 6749 mechanics of the token endpoint: form parsing and the §5.2 error responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+# RFC 6749 §5.1: token responses must never be cached.
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MAX_FORM_BYTES = 8 * 1024
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error: answered as `{"error", "error_description"}` with status 400."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def oauth_error_response(error: OAuthError) -> JSONResponse:
+    return JSONResponse(
+        {"error": error.error, "error_description": error.description},
+        status_code=400,
+        headers=NO_STORE_HEADERS,
+    )
+
+
+async def read_token_form(request: Request) -> Mapping[str, str]:
+    """The form parameters; RFC 6749 §3.2: form-encoded, no repeats, empty means absent."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            raise OAuthError("invalid_request", "The request body is too large.")
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "The body is not a valid form.") from None
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise OAuthError("invalid_request", f"Parameters must not repeat: {', '.join(repeated)}.")
+    return {name: value for name, value in pairs if value}
+
+
+def require(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if value is None:
+        raise OAuthError("invalid_request", f"Parameter {name!r} is required.")
+    return value

@@ -1,0 +1,74 @@
+"""Accounts: registration, password login and the admin role."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.models import User
+from auth_service.passwords import Passwords
+
+logger = logging.getLogger(__name__)
+
+
+class EmailTaken(Exception):
+    """Another account already uses this email address."""
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared case-insensitively: one account per address, whatever its case."""
+    return email.strip().lower()
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def register_user(
+    session: AsyncSession, passwords: Passwords, email: str, password: str, *, role: str = "user"
+) -> User:
+    """Create an account; raises `EmailTaken` (also when a concurrent request won the race)."""
+    password_hash = await passwords.hash(password)
+    user = User(email=normalize_email(email), password_hash=password_hash, role=role)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise EmailTaken(email) from None
+    return user
+
+
+async def authenticate_user(
+    session: AsyncSession, passwords: Passwords, email: str, password: str
+) -> User | None:
+    """The account these credentials open, or None; unknown and wrong cost the same time."""
+    user = await find_user_by_email(session, email)
+    is_valid = await passwords.verify(user.password_hash if user else None, password)
+    return user if is_valid else None
+
+
+async def ensure_admin(
+    session: AsyncSession, passwords: Passwords, email: str, password: str
+) -> User:
+    """Promote the account with this email to admin, creating it with `password` if missing."""
+    user = await find_user_by_email(session, email)
+    if user is None:
+        try:
+            async with session.begin_nested():
+                user = await register_user(session, passwords, email, password, role="admin")
+        except EmailTaken:
+            # Another replica bootstrapped the same admin at the same moment.
+            user = await find_user_by_email(session, email)
+            assert user is not None
+    if user.role != "admin":
+        user.role = "admin"
+        logger.info("user_promoted_to_admin", extra={"user_id": str(user.id)})
+    return user
