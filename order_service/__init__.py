@@ -1,0 +1,1 @@
+"""The order service: the product catalogue with its stock, and orders."""

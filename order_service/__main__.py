@@ -1,0 +1,33 @@
+"""`python -m order_service serve | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from order_service.config import OrdersSettings
+from shared.cli import serve
+from shared.logging import configure_logging
+from shared.migrations import upgrade_to_head
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "orders_alembic_version"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m order_service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the HTTP API")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    args = parser.parse_args()
+
+    settings = OrdersSettings()
+    configure_logging("order_service", settings.log_level)
+    if args.command == "serve":
+        serve("order_service.app:create_app", settings, "order_service")
+    else:
+        upgrade_to_head(MIGRATIONS, settings.database_url, VERSION_TABLE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The order service's HTTP layer: routers, and the one mapping from domain errors to problems."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from order_service.api.orders import router as orders_router
+from order_service.api.products import router as products_router
+from order_service.orders import OrderNotFound
+from order_service.products import ProductNotFound, SkuTaken
+from order_service.stock import OutOfStock, UnknownProducts
+from shared.problems import Problem, render_problem
+
+
+def _problem_for(exc: Exception) -> Problem:
+    match exc:
+        case OutOfStock():
+            return Problem(
+                409,
+                f"Not enough stock for product {exc.product_id}; nothing was reserved.",
+                slug="out-of-stock",
+                extensions={"product_id": str(exc.product_id)},
+            )
+        case UnknownProducts():
+            errors = [
+                {
+                    "loc": ["body", "items"],
+                    "msg": f"Unknown product {product_id}",
+                    "type": "unknown_product",
+                }
+                for product_id in exc.product_ids
+            ]
+            return Problem(
+                422,
+                "The order names products that do not exist.",
+                slug="validation-error",
+                extensions={"errors": errors},
+            )
+        case SkuTaken():
+            return Problem(409, "A product with this SKU already exists.", slug="sku-taken")
+        case ProductNotFound():
+            return Problem(404, "No such product.")
+        case OrderNotFound():
+            return Problem(404, "No such order.")
+    raise exc
+
+
+async def _handle_domain_error(_: Request, exc: Exception) -> JSONResponse:
+    return render_problem(_problem_for(exc))
+
+
+def install_api(app: FastAPI) -> None:
+    app.include_router(products_router)
+    app.include_router(orders_router)
+    for error in (OutOfStock, UnknownProducts, SkuTaken, ProductNotFound, OrderNotFound):
+        app.add_exception_handler(error, _handle_domain_error)

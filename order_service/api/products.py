@@ -1,0 +1,49 @@
+"""`/products`: the catalogue. Anyone signed in reads it; admins write it."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from order_service.products import create_product, get_product, list_products
+from order_service.schemas import ProductCreate, ProductOut, ProductPage
+from shared.database import Session
+from shared.identity import AdminIdentity, CurrentIdentity
+from shared.pagination import CursorParam, Limit
+
+router = APIRouter(prefix="/products", tags=["products"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProductOut,
+    summary="Add a product (admin)",
+    responses={403: {"description": "Not an admin"}, 409: {"description": "SKU taken"}},
+)
+async def add_product(
+    body: ProductCreate, session: Session, _: AdminIdentity, response: Response
+) -> ProductOut:
+    async with session.begin():
+        product = await create_product(
+            session, sku=body.sku, name=body.name, price=body.price, stock=body.stock
+        )
+    response.headers["Location"] = f"/products/{product.id}"
+    return ProductOut.model_validate(product)
+
+
+@router.get("", response_model=ProductPage, summary="List products, newest first")
+async def browse_products(
+    session: Session, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
+) -> ProductPage:
+    page = await list_products(session, limit=limit, cursor=cursor)
+    return ProductPage(
+        items=[ProductOut.model_validate(product) for product in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{product_id}", response_model=ProductOut, summary="One product")
+async def show_product(product_id: uuid.UUID, session: Session, _: CurrentIdentity) -> ProductOut:
+    return ProductOut.model_validate(await get_product(session, product_id))

@@ -1,0 +1,41 @@
+"""Builds the order service's app; resources open in the lifespan and live on `app.state`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from order_service.api import install_api
+from order_service.config import OrdersSettings
+from shared.database import check_database, create_engine, create_sessionmaker
+from shared.jwks import check_verification_keys, remote_token_verifier
+from shared.service import create_service_app
+
+
+def create_app(settings: OrdersSettings | None = None) -> FastAPI:
+    settings = settings or OrdersSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = create_engine(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        try:
+            # The service verifies every bearer token itself: it trusts no network.
+            async with remote_token_verifier(settings) as (verifier, jwks):
+                app.state.token_verifier = verifier
+                app.state.jwks = jwks
+                yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = create_service_app(
+        title="Order service",
+        description="The product catalogue with its stock, and orders.",
+        lifespan=lifespan,
+        readiness_checks={"database": check_database, "verification_keys": check_verification_keys},
+    )
+    install_api(app)
+    return app

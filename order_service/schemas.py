@@ -1,0 +1,100 @@
+"""The order service's request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+from order_service.money import format_money
+from order_service.orders import OrderStatus
+
+# Money in: a positive amount with at most two decimal places ("12.50" or 12.5).
+Price = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, examples=["12.50"])]
+# Money out: always a string with exactly two places, never a float.
+MoneyOut = Annotated[
+    Decimal,
+    PlainSerializer(format_money, return_type=str, when_used="always"),
+    Field(examples=["12.50"]),
+]
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: str = Field(min_length=1, max_length=200)
+    price: Price
+    stock: int = Field(ge=0, le=1_000_000_000)
+
+
+class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    sku: str
+    name: str
+    price: MoneyOut
+    stock: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class OrderItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: uuid.UUID
+    quantity: int = Field(ge=1, le=1000)
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OrderItemIn] = Field(min_length=1, max_length=100)
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_product(cls, items: list[OrderItemIn]) -> list[OrderItemIn]:
+        product_ids = [item.product_id for item in items]
+        if len(set(product_ids)) != len(product_ids):
+            raise ValueError("each product may appear in one line only")
+        return items
+
+
+class OrderLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product_id: uuid.UUID
+    sku: str
+    name: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: OrderStatus
+    items: list[OrderLineOut] = Field(validation_alias="lines")
+    total: MoneyOut
+    currency: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
