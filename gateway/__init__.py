@@ -1,0 +1,1 @@
+"""The API gateway: the platform's one public door. Verifies identity, then proxies."""

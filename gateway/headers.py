@@ -1,0 +1,84 @@
+"""Which headers cross the gateway, in each direction, and which the gateway asserts itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.tokens import Identity
+
+# RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Set by the gateway alone: a client sending them must not be believed upstream.
+ASSERTED_BY_GATEWAY = frozenset(
+    {
+        b"x-user-id",
+        b"x-user-role",
+        b"x-request-id",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
+        # httpx sets Host for the upstream; the client's travels as X-Forwarded-Host.
+        b"host",
+    }
+)
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """Headers that `Connection` marks as hop-by-hop for this message (RFC 9110 §7.6.1)."""
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    }
+
+
+def _without(headers: RawHeaders, dropped: frozenset[bytes] | set[bytes]) -> RawHeaders:
+    return [(name, value) for name, value in headers if name.lower() not in dropped]
+
+
+def upstream_request_headers(
+    client_headers: RawHeaders,
+    *,
+    identity: Identity | None,
+    request_id: str,
+    client_address: str | None,
+    scheme: str,
+) -> RawHeaders:
+    """The client's headers minus hop-by-hop and asserted ones, plus what the gateway vouches
+    for: the request id, the forwarding chain and the verified identity."""
+    dropped = HOP_BY_HOP | ASSERTED_BY_GATEWAY | _connection_named(client_headers)
+    host = next((value for name, value in client_headers if name.lower() == b"host"), None)
+    headers = _without(client_headers, dropped)
+    headers.append((b"x-request-id", request_id.encode()))
+    if client_address:
+        headers.append((b"x-forwarded-for", client_address.encode()))
+    headers.append((b"x-forwarded-proto", scheme.encode()))
+    if host is not None:
+        headers.append((b"x-forwarded-host", host))
+    if identity is not None:
+        headers.append((b"x-user-id", str(identity.user_id).encode()))
+        headers.append((b"x-user-role", identity.role.encode()))
+    return headers
+
+
+def client_response_headers(upstream_headers: RawHeaders) -> RawHeaders:
+    """The upstream's headers minus hop-by-hop ones; repeated headers stay repeated."""
+    # The gateway's own server adds Date, and the request-id middleware adds X-Request-ID.
+    dropped = HOP_BY_HOP | _connection_named(upstream_headers) | {b"x-request-id", b"date"}
+    return _without(upstream_headers, dropped)
