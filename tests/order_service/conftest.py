@@ -1,0 +1,99 @@
+"""The order service under test: its real app, a Postgres database of the test's own, and
+tokens verified through a real JWKS endpoint."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from order_service.app import create_app
+from order_service.config import OrdersSettings
+from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
+
+
+@pytest.fixture
+def orders_settings(orders_database_url: str, jwks_url: str) -> OrdersSettings:
+    return OrdersSettings(
+        database_url=orders_database_url,
+        jwks_url=jwks_url,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    )
+
+
+@pytest.fixture
+async def orders_app(orders_settings: OrdersSettings) -> AsyncIterator[FastAPI]:
+    app = create_app(orders_settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def orders_client(orders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=orders_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://orders.test") as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(tokens: TokenFactory) -> dict[str, str]:
+    return bearer(tokens.issue(role="admin"))
+
+
+@pytest.fixture
+def alice_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def alice(tokens: TokenFactory, alice_id: uuid.UUID) -> dict[str, str]:
+    return bearer(tokens.issue(alice_id))
+
+
+@pytest.fixture
+def bob(tokens: TokenFactory) -> dict[str, str]:
+    return bearer(tokens.issue())
+
+
+class Catalogue:
+    """Creates products through the API, as an admin would."""
+
+    def __init__(self, client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+        self.client = client
+        self.admin = admin
+        self.count = 0
+
+    async def add(self, **fields: Any) -> dict[str, Any]:
+        self.count += 1
+        body = {
+            "sku": f"SKU-{self.count}-{uuid.uuid4().hex[:6]}",
+            "name": f"Product {self.count}",
+            "price": "10.00",
+            "stock": 10,
+            **fields,
+        }
+        response = await self.client.post("/products", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        product: dict[str, Any] = response.json()
+        return product
+
+
+@pytest.fixture
+def catalogue(orders_client: httpx.AsyncClient, admin: dict[str, str]) -> Catalogue:
+    return Catalogue(orders_client, admin)
+
+
+async def place_order(
+    client: httpx.AsyncClient, who: dict[str, str], *lines: tuple[dict[str, Any], int]
+) -> httpx.Response:
+    items = [{"product_id": product["id"], "quantity": quantity} for product, quantity in lines]
+    return await client.post("/orders", json={"items": items}, headers=who)

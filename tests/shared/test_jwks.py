@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from auth_service.keys import SigningKey
+from shared.jwks import JWKSCache
+from tests.support.servers import running_server
+from tests.support.tokens import JwksEndpoint, new_signing_key
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def endpoint(signing_key: SigningKey) -> JwksEndpoint:
+    return JwksEndpoint([signing_key])
+
+
+@pytest.fixture
+def endpoint_url(endpoint: JwksEndpoint) -> Iterator[str]:
+    with running_server(endpoint.app) as base_url:
+        yield f"{base_url}/.well-known/jwks.json"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def cache(endpoint_url: str, clock: FakeClock) -> AsyncIterator[JWKSCache]:
+    async with httpx.AsyncClient() as client:
+        yield JWKSCache(
+            client, endpoint_url, default_ttl_seconds=300, min_refresh_seconds=10, clock=clock
+        )
+
+
+async def test_keys_are_fetched_on_first_use_then_served_from_memory(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey
+) -> None:
+    assert not cache.is_loaded
+
+    for _ in range(5):
+        assert await cache.key_for(signing_key.kid) is not None
+
+    assert endpoint.hits == 1
+
+
+async def test_an_unknown_kid_refetches_and_finds_a_rotated_key(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey, clock: FakeClock
+) -> None:
+    await cache.key_for(signing_key.kid)
+    rotated = new_signing_key()
+    endpoint.keys = [rotated, signing_key]
+    clock.now += 11
+
+    assert await cache.key_for(rotated.kid) is not None
+    assert endpoint.hits == 2
+
+
+async def test_unknown_kids_refetch_at_most_once_per_interval(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey
+) -> None:
+    await cache.key_for(signing_key.kid)
+
+    results = await asyncio.gather(*(cache.key_for(f"random-{n}") for n in range(50)))
+
+    assert results == [None] * 50
+    assert endpoint.hits == 1
+
+
+async def test_concurrent_first_requests_share_one_fetch(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey
+) -> None:
+    keys = await asyncio.gather(*(cache.key_for(signing_key.kid) for _ in range(20)))
+
+    assert all(key is not None for key in keys)
+    assert endpoint.hits == 1
+
+
+async def test_keys_are_refreshed_after_max_age(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey, clock: FakeClock
+) -> None:
+    endpoint.max_age = 60
+    await cache.key_for(signing_key.kid)
+
+    clock.now += 30
+    await cache.key_for(signing_key.kid)
+    assert endpoint.hits == 1
+
+    clock.now += 31
+    await cache.key_for(signing_key.kid)
+    assert endpoint.hits == 2
+
+
+async def test_last_good_keys_keep_serving_while_the_auth_service_fails(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey, clock: FakeClock
+) -> None:
+    await cache.key_for(signing_key.kid)
+    endpoint.is_failing = True
+    clock.now += 301
+
+    assert await cache.key_for(signing_key.kid) is not None
+    assert endpoint.hits == 2
+
+
+async def test_readiness_fails_until_keys_can_be_loaded(
+    cache: JWKSCache, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    endpoint.is_failing = True
+    with pytest.raises(RuntimeError):
+        await cache.ensure_loaded()
+
+    endpoint.is_failing = False
+    clock.now += 1
+    await cache.ensure_loaded()
+
+    assert cache.is_loaded
+
+
+async def test_an_unreachable_endpoint_leaves_the_cache_empty_without_raising(
+    clock: FakeClock,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        cache = JWKSCache(
+            client,
+            "http://127.0.0.1:9/jwks.json",
+            default_ttl_seconds=300,
+            min_refresh_seconds=10,
+            clock=clock,
+        )
+        assert await cache.key_for("any") is None
+    assert not cache.is_loaded

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import httpx
+
+PROBLEM = "application/problem+json"
+
+
+async def test_validation_error_lists_errors_without_echoing_input(
+    frame_client: httpx.AsyncClient,
+) -> None:
+    response = await frame_client.post("/widgets", json={"name": "", "secret": "hunter2"})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == 422
+    assert body["type"] == "/problems/validation-error"
+    assert {tuple(error["loc"]) for error in body["errors"]} == {
+        ("body", "name"),
+        ("body", "secret"),
+    }
+    assert "hunter2" not in response.text
+
+
+async def test_malformed_json_is_a_422_problem(frame_client: httpx.AsyncClient) -> None:
+    response = await frame_client.post(
+        "/widgets", content=b"{not json", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_unknown_path_is_a_404_problem(frame_client: httpx.AsyncClient) -> None:
+    response = await frame_client.get("/nowhere")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["title"] == "Not Found"
+
+
+async def test_wrong_method_is_a_405_problem(frame_client: httpx.AsyncClient) -> None:
+    response = await frame_client.delete("/widgets/1")
+
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_raised_problem_keeps_its_type_and_extensions(
+    frame_client: httpx.AsyncClient,
+) -> None:
+    response = await frame_client.get("/conflict", headers={"X-Request-ID": "trace-42"})
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "type": "/problems/already-there",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "Already there.",
+        "request_id": "trace-42",
+        "hint": "x",
+    }
+
+
+async def test_unexpected_exception_is_a_500_problem_without_internals(
+    frame_client: httpx.AsyncClient,
+) -> None:
+    response = await frame_client.get("/boom")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text

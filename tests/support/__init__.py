@@ -1,0 +1,1 @@
+"""Test infrastructure: real Postgres databases, real HTTP servers, real signed tokens."""

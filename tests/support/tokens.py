@@ -1,0 +1,96 @@
+"""Signing keys and access tokens for tests, made by the auth service's own code."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from auth_service.keys import (
+    SigningKey,
+    generate_private_key_pem,
+    jwks_document,
+    signing_key_from_pem,
+)
+from auth_service.tokens import issue_access_token
+
+ISSUER = "http://issuer.test"
+AUDIENCE = "order-platform"
+
+
+def new_signing_key() -> SigningKey:
+    return signing_key_from_pem(generate_private_key_pem())
+
+
+@dataclass
+class TokenFactory:
+    """Issues tokens the way the auth service does, with any claim overridable."""
+
+    key: SigningKey
+
+    def issue(
+        self,
+        user_id: uuid.UUID | None = None,
+        role: str = "user",
+        *,
+        ttl_seconds: int = 900,
+        now: datetime | None = None,
+    ) -> str:
+        return issue_access_token(
+            user_id or uuid.uuid4(),
+            role,
+            self.key,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            ttl_seconds=ttl_seconds,
+            now=now,
+        ).token
+
+    def issue_with_claims(
+        self, claims: dict[str, Any], headers: dict[str, Any] | None = None
+    ) -> str:
+        now = datetime.now(UTC)
+        base = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": str(uuid.uuid4()),
+            "role": "user",
+            "iat": now,
+            "exp": int(now.timestamp()) + 900,
+            "jti": uuid.uuid4().hex,
+        }
+        base.update(claims)
+        return jwt.encode(
+            {key: value for key, value in base.items() if value is not None},
+            self.key.private_key,
+            algorithm="RS256",
+            headers={"kid": self.key.kid, **(headers or {})},
+        )
+
+
+@dataclass
+class JwksEndpoint:
+    """A stand-in auth service that publishes keys over real HTTP, and counts its callers."""
+
+    keys: list[SigningKey]
+    max_age: int | None = 300
+    is_failing: bool = False
+    hits: int = 0
+    app: Starlette = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app = Starlette(routes=[Route("/.well-known/jwks.json", self._serve)])
+
+    async def _serve(self, _: Request) -> Response:
+        self.hits += 1
+        if self.is_failing:
+            return Response("unavailable", status_code=503)
+        headers = {} if self.max_age is None else {"Cache-Control": f"max-age={self.max_age}"}
+        return JSONResponse(jwks_document(self.keys), headers=headers)
