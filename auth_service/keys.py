@@ -33,7 +33,15 @@ class SigningKey:
 
     def public_jwk(self) -> dict[str, Any]:
         jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
-        return {**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}
+        # RFC 7517 §4.3: `use` and `key_ops` should not appear together; verifiers read `use`.
+        return {
+            "kty": "RSA",
+            "n": jwk["n"],
+            "e": jwk["e"],
+            "kid": self.kid,
+            "alg": "RS256",
+            "use": "sig",
+        }
 
 
 def jwk_thumbprint(public_key: rsa.RSAPublicKey) -> str:

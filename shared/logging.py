@@ -34,15 +34,33 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        request_id = current_request_id()
-        if request_id is not None:
-            entry["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def stamp_request_ids() -> None:
+    """Make every log record carry the id of the request it was written for.
+
+    Stamped when the record is made, not when it is formatted: a handler may format it later,
+    elsewhere, after the request is over.
+    """
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "stamps_request_ids", False):
+        return
+
+    def make_stamped_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        request_id = current_request_id()
+        if request_id is not None:
+            record.request_id = request_id
+        return record
+
+    make_stamped_record.stamps_request_ids = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make_stamped_record)
 
 
 def logging_config(service: str, level: str) -> dict[str, Any]:
@@ -64,4 +82,5 @@ def logging_config(service: str, level: str) -> dict[str, Any]:
 
 
 def configure_logging(service: str, level: str) -> None:
+    stamp_request_ids()
     logging.config.dictConfig(logging_config(service, level))
