@@ -33,8 +33,18 @@ run: migrate ## run gateway :8000, auth :8001 and orders :8002 until Ctrl-C
 	AUTH_ADMIN_EMAIL='$(AUTH_ADMIN_EMAIL)' AUTH_ADMIN_PASSWORD='$(AUTH_ADMIN_PASSWORD)' \
 		$(BIN)/honcho --no-colour start --procfile Procfile
 
-test: install ## run the whole test suite (needs Postgres: TEST_DATABASE_URL or Docker)
-	$(BIN)/pytest
+# The database tests use TEST_DATABASE_URL, else a Postgres container (testcontainers, needs
+# Docker). When neither is given and a Postgres answers on 127.0.0.1:5432, that one is used:
+# the tests only ever create and drop databases of their own.
+LOCAL_POSTGRES := postgresql://postgres@127.0.0.1:5432/postgres
+HAS_LOCAL_POSTGRES = $(shell python3 -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null && echo yes)
+
+test: install ## run the whole test suite in parallel (needs Postgres: see README)
+	@if [ -z "$$TEST_DATABASE_URL" ] && [ "$(HAS_LOCAL_POSTGRES)" = yes ]; then \
+		echo "Using the Postgres on 127.0.0.1:5432 (set TEST_DATABASE_URL to choose another)"; \
+		export TEST_DATABASE_URL='$(LOCAL_POSTGRES)'; \
+	fi; \
+	$(BIN)/pytest -n auto
 
 lint: install ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .

@@ -1,0 +1,98 @@
+"""The README's walk-through, through the gateway, against the three real services."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
+from tests.support.servers import wait_until
+
+
+@pytest.fixture
+def client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.gateway_url, timeout=10)
+
+
+def _token(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    response = client.post(
+        "/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _user(client: httpx.Client) -> dict[str, str]:
+    email, password = f"{uuid.uuid4().hex[:8]}@example.com", "a long enough password"
+    assert (
+        client.post("/auth/register", json={"email": email, "password": password}).status_code
+        == 201
+    )
+    return _token(client, email, password)
+
+
+def test_register_login_stock_order_and_read_back(client: httpx.Client) -> None:
+    alice, bob = _user(client), _user(client)
+    admin = _token(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    product = client.post(
+        "/products",
+        json={"sku": "E2E-MUG", "name": "Mug", "price": "12.50", "stock": 10},
+        headers=admin,
+    )
+    assert product.status_code == 201, product.text
+    product_id = product.json()["id"]
+
+    created = client.post(
+        "/orders", json={"items": [{"product_id": product_id, "quantity": 2}]}, headers=alice
+    )
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["total"] == "25.00"
+    assert created.headers["location"] == f"/orders/{order['id']}"
+    assert "upstream;dur=" in created.headers["server-timing"]
+
+    read_back = client.get(created.headers["location"], headers=alice)
+    assert read_back.status_code == 200
+    assert read_back.json() == order
+    assert client.get(f"/products/{product_id}", headers=alice).json()["stock"] == 8
+
+    as_bob = client.get(f"/orders/{order['id']}", headers=bob)
+    assert as_bob.status_code == 404
+    assert as_bob.headers["content-type"] == "application/problem+json"
+
+    anonymous = client.get(f"/orders/{order['id']}")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.json()["status"] == 401
+
+
+def test_a_user_cannot_create_products_through_the_gateway(client: httpx.Client) -> None:
+    response = client.post(
+        "/products",
+        json={"sku": "NOPE", "name": "Nope", "price": "1.00", "stock": 1},
+        headers=_user(client),
+    )
+
+    assert response.status_code == 403
+
+
+def test_the_request_id_reaches_the_order_services_log(stack: Stack, client: httpx.Client) -> None:
+    request_id = f"e2e-{uuid.uuid4()}"
+
+    response = client.get("/orders", headers={**_user(client), "X-Request-ID": request_id})
+
+    assert response.headers["x-request-id"] == request_id
+
+    def logged_by_orders() -> bool:
+        lines = [
+            json.loads(line) for line in stack.log_of("orders").splitlines() if line.startswith("{")
+        ]
+        return any(
+            line.get("request_id") == request_id and line["event"] == "request" for line in lines
+        )
+
+    wait_until(logged_by_orders, 10, "the order service to log the request")

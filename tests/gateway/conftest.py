@@ -1,0 +1,124 @@
+"""The gateway under test, in front of a real HTTP upstream that reports what reached it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from tests.support.servers import free_port, running_server
+from tests.support.tokens import AUDIENCE, ISSUER
+
+
+class EchoUpstream:
+    """Answers every request with what it received: method, raw path, query, headers, body."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.app = Starlette(
+            routes=[
+                Route("/orders/slow", self._slow),
+                Route("/orders/stream", self._stream),
+                Route("/{path:path}", self._echo, methods=["GET", "POST", "PUT", "DELETE"]),
+            ]
+        )
+
+    async def _echo(self, request: Request) -> Response:
+        body = await request.body()
+        seen = {
+            "method": request.method,
+            "raw_path": request.scope["raw_path"].decode("latin-1"),
+            "query": request.scope["query_string"].decode("latin-1"),
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.headers.raw],
+            "body": body.decode("latin-1"),
+        }
+        self.requests.append(seen)
+        response = JSONResponse(seen)
+        response.raw_headers += [
+            (b"set-cookie", b"a=1"),
+            (b"set-cookie", b"b=2"),
+            (b"connection", b"x-upstream-private"),
+            (b"x-upstream-private", b"secret"),
+            (b"x-request-id", b"upstream-made-this-up"),
+        ]
+        return response
+
+    async def _slow(self, _: Request) -> Response:
+        await asyncio.sleep(2)
+        return Response("late")
+
+    async def _stream(self, _: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            for number in range(100):
+                yield bytes([number % 256]) * 1024
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+    def headers_of(self, index: int = -1) -> list[tuple[str, str]]:
+        return [(name, value) for name, value in self.requests[index]["headers"]]
+
+
+@pytest.fixture(scope="session")
+def echo_upstream() -> EchoUpstream:
+    return EchoUpstream()
+
+
+@pytest.fixture(scope="session")
+def upstream_url(echo_upstream: EchoUpstream) -> Iterator[str]:
+    with running_server(echo_upstream.app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def upstream(echo_upstream: EchoUpstream, upstream_url: str) -> EchoUpstream:
+    """The shared upstream, with no requests seen yet."""
+    echo_upstream.requests.clear()
+    return echo_upstream
+
+
+def gateway_settings(**overrides: Any) -> GatewaySettings:
+    return GatewaySettings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, **overrides)
+
+
+@pytest.fixture
+def settings(upstream: EchoUpstream, upstream_url: str, jwks_url: str) -> GatewaySettings:
+    return gateway_settings(
+        auth_url=upstream_url,
+        orders_url=upstream_url,
+        jwks_url=jwks_url,
+        upstream_timeout_seconds=0.5,
+    )
+
+
+@pytest.fixture
+async def gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway_client(create_app(settings)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def gateway_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to a gateway app in-process, with its lifespan running."""
+    # A documentation address (RFC 5737) as the client's: it only appears in headers.
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client,
+    ):
+        yield client
+
+
+def dead_url() -> str:
+    """An address where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"

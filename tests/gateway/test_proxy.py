@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import httpx
+
+from gateway.app import create_app
+from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client, gateway_settings
+from tests.support.tokens import TokenFactory
+
+
+def _named(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [value for header, value in headers if header == name]
+
+
+async def test_public_routes_are_proxied_without_a_token(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    response = await gateway.post("/auth/register", json={"email": "a@example.com"})
+
+    assert response.status_code == 200
+    assert response.json()["method"] == "POST"
+    assert response.json()["raw_path"] == "/auth/register"
+    assert response.json()["body"] == '{"email":"a@example.com"}'
+
+
+async def test_path_query_and_repeated_headers_arrive_exactly_as_sent(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream, tokens: TokenFactory
+) -> None:
+    response = await gateway.get(
+        "/orders/a%20b/%C3%A9?x=1&x=2&y=%C3%A9&empty=",
+        headers=[
+            ("authorization", f"Bearer {tokens.issue()}"),
+            ("x-multi", "one"),
+            ("x-multi", "two"),
+        ],
+    )
+
+    seen = response.json()
+    assert seen["raw_path"] == "/orders/a%20b/%C3%A9"
+    assert seen["query"] == "x=1&x=2&y=%C3%A9&empty="
+    assert _named(upstream.headers_of(), "x-multi") == ["one", "two"]
+
+
+async def test_request_bodies_pass_byte_for_byte(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream, tokens: TokenFactory
+) -> None:
+    body = bytes(range(256))
+
+    response = await gateway.post(
+        "/orders", content=body, headers={"authorization": f"Bearer {tokens.issue()}"}
+    )
+
+    assert response.json()["body"].encode("latin-1") == body
+
+
+async def test_repeated_response_headers_are_kept(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/auth/anything")
+
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+
+
+async def test_hop_by_hop_headers_are_dropped_both_ways(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    response = await gateway.get(
+        "/auth/anything",
+        headers={
+            "connection": "keep-alive, x-client-private",
+            "x-client-private": "secret",
+            "keep-alive": "timeout=5",
+            "te": "trailers",
+            "upgrade": "websocket",
+            "proxy-authorization": "Basic Zm9vOmJhcg==",
+        },
+    )
+
+    sent_upstream = {name for name, _ in upstream.headers_of()}
+    assert not sent_upstream & {
+        "x-client-private",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "proxy-authorization",
+    }
+    assert "x-upstream-private" not in response.headers
+    assert response.headers["x-request-id"] != "upstream-made-this-up"
+
+
+async def test_forwarding_headers_are_the_gateways_own(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    await gateway.get(
+        "/auth/anything",
+        headers={
+            "x-forwarded-for": "10.9.9.9",
+            "x-forwarded-host": "evil.test",
+            "forwarded": "for=10.9.9.9",
+        },
+    )
+
+    headers = upstream.headers_of()
+    assert _named(headers, "x-forwarded-for") == ["203.0.113.7"]
+    assert _named(headers, "x-forwarded-proto") == ["http"]
+    assert _named(headers, "x-forwarded-host") == ["gateway.test"]
+    assert _named(headers, "forwarded") == []
+
+
+async def test_the_request_id_travels_upstream_and_back(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    given = await gateway.get("/auth/anything", headers={"x-request-id": "trace-7"})
+    made = await gateway.get("/auth/anything")
+
+    assert given.headers["x-request-id"] == "trace-7"
+    assert _named(upstream.headers_of(0), "x-request-id") == ["trace-7"]
+    assert _named(upstream.headers_of(1), "x-request-id") == [made.headers["x-request-id"]]
+
+
+async def test_responses_carry_server_timing(
+    gateway: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    response = await gateway.get("/orders", headers={"authorization": f"Bearer {tokens.issue()}"})
+
+    timing = dict(
+        part.strip().split(";dur=") for part in response.headers["server-timing"].split(",")
+    )
+    assert set(timing) == {"auth", "upstream"}
+    assert all(float(value) >= 0 for value in timing.values())
+
+
+async def test_a_streamed_response_arrives_whole(
+    gateway: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    response = await gateway.get(
+        "/orders/stream", headers={"authorization": f"Bearer {tokens.issue()}"}
+    )
+
+    assert response.status_code == 200
+    assert len(response.content) == 100 * 1024
+
+
+async def test_an_unknown_path_is_a_404_problem(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/nothing/here")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_unreachable_upstream_is_a_502_problem(jwks_url: str) -> None:
+    app = create_app(gateway_settings(auth_url=dead_url(), jwks_url=jwks_url))
+    async with gateway_client(app) as client:
+        response = await client.get("/auth/anything")
+
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+async def test_a_slow_upstream_is_a_504_problem(
+    gateway: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    response = await gateway.get(
+        "/orders/slow", headers={"authorization": f"Bearer {tokens.issue()}"}
+    )
+
+    assert response.status_code == 504
+    assert response.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,106 @@
+"""compose.yaml and the Dockerfiles, checked by parsing them (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from auth_service.config import AuthSettings
+from gateway.config import GatewaySettings
+from order_service.config import OrdersSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES: dict[str, tuple[str, str, type[BaseSettings]]] = {
+    "gateway": ("gateway", "gateway", GatewaySettings),
+    "auth": ("auth_service", "auth", AuthSettings),
+    "orders": ("order_service", "orders", OrdersSettings),
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return document
+
+
+def _env_names(settings: type[BaseSettings]) -> set[str]:
+    prefix = settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+
+
+def test_only_the_gateway_publishes_a_port(compose: dict[str, Any]) -> None:
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+
+    assert published == {"gateway"}
+
+
+def test_every_dependency_waits_for_health_or_completion(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert rule["condition"] in {"service_healthy", "service_completed_successfully"}, (
+                f"{name} -> {dependency}"
+            )
+            assert dependency in compose["services"]
+
+
+def test_each_service_runs_after_its_migrations_against_its_own_database(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name in ("auth", "orders"):
+        migrate = services[f"{name}-migrate"]
+        assert services[name]["depends_on"][f"{name}-migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert migrate["depends_on"][f"{name}-db"]["condition"] == "service_healthy"
+        assert migrate["command"][-1] == "migrate"
+        assert "healthcheck" in services[f"{name}-db"]
+
+
+def test_every_environment_variable_set_is_one_the_service_reads(
+    compose: dict[str, Any],
+) -> None:
+    for name, (_, _, settings) in SERVICES.items():
+        for service_name in (name, f"{name}-migrate"):
+            service = compose["services"].get(service_name)
+            if service is None:
+                continue
+            unknown = set(service.get("environment", {})) - _env_names(settings)
+            assert not unknown, f"{service_name} sets variables nothing reads: {unknown}"
+
+
+def test_databases_are_internal_only(compose: dict[str, Any]) -> None:
+    assert compose["networks"]["backend"]["internal"] is True
+    for name in ("auth-db", "orders-db"):
+        assert compose["services"][name]["networks"] == ["backend"]
+        assert "ports" not in compose["services"][name]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_dockerfile_builds_a_small_non_root_image_of_one_service(service: str) -> None:
+    package, extra, settings = SERVICES[service]
+    dockerfile = (ROOT / package / "Dockerfile").read_text()
+    instructions = [
+        line.strip()
+        for line in dockerfile.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+    assert [line for line in instructions if line.startswith("FROM")] == [
+        "FROM python:3.12-slim AS build",
+        "FROM python:3.12-slim",
+    ]
+    assert f"--extra {extra}" in dockerfile
+    assert "USER app" in instructions
+    [cmd] = [line for line in instructions if line.startswith("CMD")]
+    assert json.loads(cmd.removeprefix("CMD ")) == ["python", "-m", package, "serve"]
+    [healthcheck] = [line for line in instructions if line.startswith("HEALTHCHECK")]
+    assert "/health/live" in healthcheck
+    port = settings.model_fields["port"].default
+    assert re.search(rf"EXPOSE {port}\b", dockerfile)

@@ -1,0 +1,47 @@
+"""Each service installs and imports with its own dependencies only, as its image does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UV = Path(sys.executable).with_name("uv")
+
+
+@pytest.mark.parametrize(
+    ("extra", "package", "absent"),
+    [
+        ("gateway", "gateway", ["sqlalchemy", "argon2", "asyncpg"]),
+        ("orders", "order_service", ["argon2"]),
+        ("auth", "auth_service", []),
+    ],
+)
+def test_a_service_needs_only_its_own_extra(
+    tmp_path: Path, extra: str, package: str, absent: list[str]
+) -> None:
+    environment = tmp_path / "venv"
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(environment)}
+    subprocess.run(
+        [UV, "sync", "--quiet", "--frozen", "--no-dev", "--extra", extra],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+
+    probe = f"import sys, {package}.app; print([m for m in {absent!r} if m in sys.modules])"
+    result = subprocess.run(
+        [environment / "bin" / "python", "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "[]"
