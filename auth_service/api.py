@@ -20,7 +20,7 @@ from auth_service.passwords import Passwords
 from auth_service.schemas import JWKS, OAuthErrorBody, RegisterRequest, TokenResponse, UserOut
 from auth_service.tokens import issue_access_token
 from auth_service.users import EmailTaken, authenticate_user, get_user, register_user
-from shared.database import Session
+from shared.database import DatabaseSession
 from shared.identity import CurrentIdentity, unauthorized
 from shared.problems import Problem
 
@@ -73,7 +73,9 @@ _TOKEN_FORM_SCHEMA: dict[str, Any] = {
     summary="Create an account",
     responses={409: {"description": "The email is taken"}},
 )
-async def register(body: RegisterRequest, session: Session, passwords: PasswordHashing) -> UserOut:
+async def register(
+    body: RegisterRequest, session: DatabaseSession, passwords: PasswordHashing
+) -> UserOut:
     try:
         async with session.begin():
             user = await register_user(session, passwords, body.email, body.password)
@@ -93,7 +95,7 @@ async def register(body: RegisterRequest, session: Session, passwords: PasswordH
 )
 async def token(
     request: Request,
-    session: Session,
+    session: DatabaseSession,
     passwords: PasswordHashing,
     settings: Settings,
     signing_key: CurrentSigningKey,
@@ -125,7 +127,7 @@ async def token(
 
 
 @router.get("/auth/me", response_model=UserOut, summary="The account of the bearer token")
-async def me(identity: CurrentIdentity, session: Session) -> UserOut:
+async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     user = await get_user(session, identity.user_id)
     if user is None:
         raise unauthorized("unknown user")

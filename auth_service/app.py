@@ -14,7 +14,7 @@ from auth_service.config import AuthSettings
 from auth_service.keys import load_signing_key
 from auth_service.passwords import Passwords
 from auth_service.users import ensure_admin
-from shared.database import check_database, create_engine, create_sessionmaker
+from shared.database import check_database, open_database
 from shared.service import create_service_app
 from shared.tokens import StaticKeySource, TokenVerifier
 
@@ -50,13 +50,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             leeway_seconds=30,
         )
         app.state.passwords = Passwords.from_settings(settings)
-        app.state.engine = create_engine(settings)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
-        try:
+        async with open_database(app, settings):
             await _bootstrap_admin(app, settings)
             yield
-        finally:
-            await app.state.engine.dispose()
 
     app = create_service_app(
         title="Auth service",

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import CheckConstraint, MetaData, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.database import NAMING_CONVENTION, UTCDateTime
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from shared.database import NAMING_CONVENTION, UTCDateTime, utc_now
 
 
 class Base(DeclarativeBase):

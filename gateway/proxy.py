@@ -13,27 +13,12 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.headers import client_response_headers, upstream_request_headers
 from gateway.routes import ProxyRoute
-from shared.identity import unauthorized
+from shared.identity import identify
 from shared.problems import Problem
 from shared.request_context import current_request_id
-from shared.tokens import Identity, InvalidToken, TokenVerifier
+from shared.tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
-
-
-def _bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-async def _authenticate(request: Request, verifier: TokenVerifier) -> Identity:
-    token = _bearer_token(request)
-    if token is None:
-        raise unauthorized()
-    try:
-        return await verifier.verify(token)
-    except InvalidToken as exc:
-        raise unauthorized(exc.reason) from None
 
 
 def _has_body(request: Request) -> bool:
@@ -58,7 +43,9 @@ async def proxy(
     verifier: TokenVerifier,
 ) -> Response:
     started_at = time.perf_counter()
-    identity = None if route.is_public else await _authenticate(request, verifier)
+    identity = (
+        None if route.is_public else await identify(verifier, request.headers.get("authorization"))
+    )
     authenticated_at = time.perf_counter()
 
     client_address = request.client.host if request.client else None

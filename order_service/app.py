@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from order_service.api import install_api
 from order_service.config import OrdersSettings
-from shared.database import check_database, create_engine, create_sessionmaker
+from shared.database import check_database, open_database
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.service import create_service_app
 
@@ -20,16 +20,14 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = create_engine(settings)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
-        try:
-            # The service verifies every bearer token itself: it trusts no network.
-            async with remote_token_verifier(settings) as (verifier, jwks):
-                app.state.token_verifier = verifier
-                app.state.jwks = jwks
-                yield
-        finally:
-            await app.state.engine.dispose()
+        # The service verifies every bearer token itself: it trusts no network.
+        async with (
+            open_database(app, settings),
+            remote_token_verifier(settings) as (verifier, jwks),
+        ):
+            app.state.token_verifier = verifier
+            app.state.jwks = jwks
+            yield
 
     app = create_service_app(
         title="Order service",

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from order_service.money import CURRENCY, Money
-from shared.database import NAMING_CONVENTION, UTCDateTime
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from shared.database import NAMING_CONVENTION, UTCDateTime, utc_now
 
 
 class Base(DeclarativeBase):

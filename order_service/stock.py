@@ -10,7 +10,8 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from order_service.models import Product, utc_now
+from order_service.models import Product
+from shared.database import utc_now
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -75,6 +76,17 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+@asynccontextmanager
+async def open_database(app: FastAPI, settings: DatabaseSettings) -> AsyncIterator[None]:
+    """The app's engine and sessionmaker on `app.state`, for the span of the lifespan."""
+    app.state.engine = create_engine(settings)
+    app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    try:
+        yield
+    finally:
+        await app.state.engine.dispose()
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
@@ -82,7 +94,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 # A handler's session; the handler opens the use case's one transaction with `session.begin()`.
-Session = Annotated[AsyncSession, Depends(_session)]
+DatabaseSession = Annotated[AsyncSession, Depends(_session)]
 
 
 async def check_database(request: Request) -> None:
@@ -90,6 +102,10 @@ async def check_database(request: Request) -> None:
     engine: AsyncEngine = request.app.state.engine
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -11,7 +11,7 @@ from order_service.models import Order
 from order_service.orders import OrderStatus, get_order, list_orders, place_order
 from order_service.schemas import OrderCreate, OrderOut, OrderPage
 from order_service.stock import Requested
-from shared.database import Session
+from shared.database import DatabaseSession
 from shared.identity import CurrentIdentity
 from shared.pagination import CursorParam, Limit
 
@@ -30,7 +30,7 @@ def _etag(order: Order) -> str:
     responses={409: {"description": "Out of stock; nothing was reserved"}},
 )
 async def create_order(
-    body: OrderCreate, session: Session, identity: CurrentIdentity, response: Response
+    body: OrderCreate, session: DatabaseSession, identity: CurrentIdentity, response: Response
 ) -> OrderOut:
     requested = [Requested(item.product_id, item.quantity) for item in body.items]
     async with session.begin():
@@ -42,7 +42,7 @@ async def create_order(
 
 @router.get("", response_model=OrderPage, summary="List orders, newest first")
 async def browse_orders(
-    session: Session,
+    session: DatabaseSession,
     identity: CurrentIdentity,
     status: OrderStatus | None = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Admins only: one user's.")] = None,
@@ -65,7 +65,7 @@ async def browse_orders(
     responses={404: {"description": "No such order, or not yours"}},
 )
 async def show_order(
-    order_id: uuid.UUID, session: Session, identity: CurrentIdentity, response: Response
+    order_id: uuid.UUID, session: DatabaseSession, identity: CurrentIdentity, response: Response
 ) -> OrderOut:
     order = await get_order(session, order_id, identity)
     response.headers["ETag"] = _etag(order)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from order_service.products import create_product, get_product, list_products
 from order_service.schemas import ProductCreate, ProductOut, ProductPage
-from shared.database import Session
+from shared.database import DatabaseSession
 from shared.identity import AdminIdentity, CurrentIdentity
 from shared.pagination import CursorParam, Limit
 
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/products", tags=["products"])
     responses={403: {"description": "Not an admin"}, 409: {"description": "SKU taken"}},
 )
 async def add_product(
-    body: ProductCreate, session: Session, _: AdminIdentity, response: Response
+    body: ProductCreate, session: DatabaseSession, _: AdminIdentity, response: Response
 ) -> ProductOut:
     async with session.begin():
         product = await create_product(
@@ -35,7 +35,7 @@ async def add_product(
 
 @router.get("", response_model=ProductPage, summary="List products, newest first")
 async def browse_products(
-    session: Session, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
+    session: DatabaseSession, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
 ) -> ProductPage:
     page = await list_products(session, limit=limit, cursor=cursor)
     return ProductPage(
@@ -45,5 +45,7 @@ async def browse_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
-async def show_product(product_id: uuid.UUID, session: Session, _: CurrentIdentity) -> ProductOut:
+async def show_product(
+    product_id: uuid.UUID, session: DatabaseSession, _: CurrentIdentity
+) -> ProductOut:
     return ProductOut.model_validate(await get_product(session, product_id))

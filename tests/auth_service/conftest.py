@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from fastapi import FastAPI
 
 from auth_service.app import create_app
 from auth_service.config import AuthSettings
 from auth_service.keys import SigningKey
+from tests.support.apps import app_client
 from tests.support.tokens import AUDIENCE, ISSUER
 
 PASSWORD = "correct horse battery"
@@ -47,17 +48,13 @@ def auth_settings(auth_database_url: str, key_file: Path) -> AuthSettings:
     )
 
 
-@pytest.fixture
-async def auth_app(auth_settings: AuthSettings) -> AsyncIterator[FastAPI]:
-    app = create_app(auth_settings)
-    async with app.router.lifespan_context(app):
-        yield app
+def auth_app_client(settings: AuthSettings) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return app_client(create_app(settings), "http://auth.test")
 
 
 @pytest.fixture
-async def auth_client(auth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=auth_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
+async def auth_client(auth_settings: AuthSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with auth_app_client(auth_settings) as client:
         yield client
 
 

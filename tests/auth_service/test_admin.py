@@ -8,10 +8,9 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from auth_service.app import create_app
 from auth_service.config import AuthSettings
 from auth_service.models import User
-from tests.auth_service.conftest import PASSWORD, register, request_token
+from tests.auth_service.conftest import PASSWORD, auth_app_client, register, request_token
 from tests.support.database import session_on
 
 
@@ -20,17 +19,15 @@ async def _role_of(database_url: str, email: str) -> str | None:
         return await session.scalar(select(User.role).where(User.email == email))
 
 
+def _with_admin(settings: AuthSettings, email: str, password: str = PASSWORD) -> AuthSettings:
+    return settings.model_copy(update={"admin_email": email, "admin_password": SecretStr(password)})
+
+
 async def test_bootstrap_creates_the_admin_at_start_up(
     auth_settings: AuthSettings, auth_database_url: str
 ) -> None:
-    settings = auth_settings.model_copy(
-        update={"admin_email": "root@example.com", "admin_password": SecretStr(PASSWORD)}
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
-            response = await request_token(client, "root@example.com")
+    async with auth_app_client(_with_admin(auth_settings, "root@example.com")) as client:
+        response = await request_token(client, "root@example.com")
 
     assert response.status_code == 200
     assert await _role_of(auth_database_url, "root@example.com") == "admin"
@@ -40,11 +37,7 @@ async def test_bootstrap_promotes_an_existing_account_and_keeps_its_password(
     auth_client: httpx.AsyncClient, auth_settings: AuthSettings, auth_database_url: str
 ) -> None:
     await register(auth_client, "promote@example.com")
-    settings = auth_settings.model_copy(
-        update={"admin_email": "promote@example.com", "admin_password": SecretStr("other pass")}
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with auth_app_client(_with_admin(auth_settings, "promote@example.com", "other pass")):
         pass
 
     assert await _role_of(auth_database_url, "promote@example.com") == "admin"
@@ -76,17 +69,9 @@ async def test_create_admin_command_promotes_an_existing_user(
     assert await _role_of(auth_database_url, "boss@example.com") == "admin"
 
 
-async def test_an_admins_token_carries_the_admin_role(
-    auth_client: httpx.AsyncClient, auth_settings: AuthSettings
-) -> None:
-    settings = auth_settings.model_copy(
-        update={"admin_email": "root@example.com", "admin_password": SecretStr(PASSWORD)}
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as client:
-            token = (await request_token(client, "root@example.com")).json()["access_token"]
-            me = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+async def test_an_admins_token_carries_the_admin_role(auth_settings: AuthSettings) -> None:
+    async with auth_app_client(_with_admin(auth_settings, "root@example.com")) as client:
+        token = (await request_token(client, "root@example.com")).json()["access_token"]
+        me = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
 
     assert me.json()["role"] == "admin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from tests.support.apps import app_client
 from tests.support.servers import free_port, running_server
 from tests.support.tokens import AUDIENCE, ISSUER
 
@@ -107,16 +108,8 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
-@asynccontextmanager
-async def gateway_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to a gateway app in-process, with its lifespan running."""
-    # A documentation address (RFC 5737) as the client's: it only appears in headers.
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client,
-    ):
-        yield client
+def gateway_client(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return app_client(app, "http://gateway.test")
 
 
 def dead_url() -> str:

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
+from tests.support.apps import app_client
 from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
 
 
@@ -27,16 +27,8 @@ def orders_settings(orders_database_url: str, jwks_url: str) -> OrdersSettings:
 
 
 @pytest.fixture
-async def orders_app(orders_settings: OrdersSettings) -> AsyncIterator[FastAPI]:
-    app = create_app(orders_settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def orders_client(orders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=orders_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://orders.test") as client:
+async def orders_client(orders_settings: OrdersSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(orders_settings), "http://orders.test") as client:
         yield client
 
 

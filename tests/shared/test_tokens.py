@@ -6,6 +6,7 @@ import hmac
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -88,23 +89,15 @@ async def test_a_token_with_an_unknown_kid_is_refused(verifier: TokenVerifier) -
         await verifier.verify(TokenFactory(new_signing_key()).issue())
 
 
-def _unsigned(claims: dict[str, object], header: dict[str, object]) -> str:
-    def part(data: dict[str, object]) -> str:
+def _unsigned(claims: dict[str, Any], header: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
     return f"{part(header)}.{part(claims)}."
 
 
 async def test_alg_none_is_refused(verifier: TokenVerifier, signing_key: SigningKey) -> None:
-    now = int(datetime.now(UTC).timestamp())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": str(uuid.uuid4()),
-        "role": "admin",
-        "iat": now,
-        "exp": now + 600,
-    }
+    claims = TokenFactory.claims(role="admin")
 
     with pytest.raises(InvalidToken, match="unsupported algorithm"):
         await verifier.verify(_unsigned(claims, {"alg": "none", "kid": signing_key.kid}))
@@ -116,15 +109,7 @@ async def test_hmac_signed_with_the_public_key_is_refused(
     public_pem = signing_key.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    now = int(datetime.now(UTC).timestamp())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": str(uuid.uuid4()),
-        "role": "admin",
-        "iat": now,
-        "exp": now + 600,
-    }
+    claims = TokenFactory.claims(role="admin")
     # PyJWT itself refuses to sign HMAC with a PEM key, so the token is put together by hand.
     header_and_claims = _unsigned(claims, {"alg": "HS256", "kid": signing_key.kid})[:-1]
     signature = hmac.new(public_pem, header_and_claims.encode(), hashlib.sha256).digest()

@@ -53,25 +53,28 @@ class TokenFactory:
             now=now,
         ).token
 
-    def issue_with_claims(
-        self, claims: dict[str, Any], headers: dict[str, Any] | None = None
-    ) -> str:
-        now = datetime.now(UTC)
-        base = {
+    @staticmethod
+    def claims(**overrides: Any) -> dict[str, Any]:
+        """A full, valid set of claims, with overrides; None removes a claim."""
+        now = int(datetime.now(UTC).timestamp())
+        claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": str(uuid.uuid4()),
             "role": "user",
             "iat": now,
-            "exp": int(now.timestamp()) + 900,
+            "exp": now + 900,
             "jti": uuid.uuid4().hex,
+            **overrides,
         }
-        base.update(claims)
+        return {name: value for name, value in claims.items() if value is not None}
+
+    def issue_with_claims(self, overrides: dict[str, Any]) -> str:
         return jwt.encode(
-            {key: value for key, value in base.items() if value is not None},
+            self.claims(**overrides),
             self.key.private_key,
             algorithm="RS256",
-            headers={"kid": self.key.kid, **(headers or {})},
+            headers={"kid": self.key.kid},
         )
 
 
