@@ -44,7 +44,7 @@ test: install ## run the whole test suite in parallel (needs Postgres: see READM
 		echo "Using the Postgres on 127.0.0.1:5432 (set TEST_DATABASE_URL to choose another)"; \
 		export TEST_DATABASE_URL='$(LOCAL_POSTGRES)'; \
 	fi; \
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadgroup
 
 lint: install ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .

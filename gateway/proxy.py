@@ -43,10 +43,21 @@ async def proxy(
     verifier: TokenVerifier,
 ) -> Response:
     started_at = time.perf_counter()
-    identity = (
-        None if route.is_public else await identify(verifier, request.headers.get("authorization"))
-    )
+    try:
+        identity = (
+            None
+            if route.is_public
+            else await identify(verifier, request.headers.get("authorization"))
+        )
+    except Problem as refusal:
+        refusal.headers["Server-Timing"] = _server_timing(auth=time.perf_counter() - started_at)
+        raise
     authenticated_at = time.perf_counter()
+
+    def timing() -> str:
+        return _server_timing(
+            auth=authenticated_at - started_at, upstream=time.perf_counter() - authenticated_at
+        )
 
     client_address = request.client.host if request.client else None
     headers = upstream_request_headers(
@@ -66,12 +77,20 @@ async def proxy(
         upstream = await client.send(upstream_request, stream=True)
     except httpx.TimeoutException:
         logger.warning("upstream_timeout", extra={"upstream": route.upstream})
-        raise Problem(504, f"The {route.upstream} service did not answer in time.") from None
+        raise Problem(
+            504,
+            f"The {route.upstream} service did not answer in time.",
+            headers={"Server-Timing": timing()},
+        ) from None
     except httpx.TransportError as exc:
         logger.warning(
             "upstream_unreachable", extra={"upstream": route.upstream, "error": repr(exc)}
         )
-        raise Problem(502, f"The {route.upstream} service could not be reached.") from None
+        raise Problem(
+            502,
+            f"The {route.upstream} service could not be reached.",
+            headers={"Server-Timing": timing()},
+        ) from None
 
     response = StreamingResponse(
         _relay(upstream, route),
@@ -79,10 +98,7 @@ async def proxy(
         background=BackgroundTask(upstream.aclose),
     )
     response.raw_headers = client_response_headers(upstream.headers.raw)
-    timing = _server_timing(
-        auth=authenticated_at - started_at, upstream=time.perf_counter() - authenticated_at
-    )
-    response.raw_headers.append((b"server-timing", timing.encode()))
+    response.raw_headers.append((b"server-timing", timing().encode()))
     return response
 
 

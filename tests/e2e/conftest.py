@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,16 +51,42 @@ def _migrate(modules: list[str], env: dict[str, str]) -> None:
         assert command.returncode == 0, f"{module} migrate failed:\n{stderr}"
 
 
-@pytest.fixture(scope="package")
-def stack(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
+@contextmanager
+def _database_urls(
+    backend: str, request: pytest.FixtureRequest, workdir: Path
+) -> Iterator[tuple[str, str]]:
+    """(auth, orders) database URLs: fresh Postgres databases, or SQLite files as `make run`."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir}/auth.db", f"sqlite:///{workdir}/orders.db"
+        return
+    databases: Databases = request.getfixturevalue("databases")
     auth_db, orders_db = databases.create("e2e_auth"), databases.create("e2e_orders")
+    try:
+        yield databases.url_of(auth_db), databases.url_of(orders_db)
+    finally:
+        databases.drop(auth_db)
+        databases.drop(orders_db)
+
+
+# Postgres is the production database; SQLite is what `make run` uses when none is configured.
+@pytest.fixture(scope="package", params=["postgres", "sqlite"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    with _database_urls(request.param, request, workdir) as (auth_url, orders_url):
+        yield from _running_stack(workdir, auth_url, orders_url)
+
+
+def _running_stack(
+    workdir: Path, auth_database_url: str, orders_database_url: str
+) -> Iterator[Stack]:
     ports = {"gateway": free_port(), "auth": free_port(), "orders": free_port()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {
         **os.environ,
         "AUTH_PORT": str(ports["auth"]),
-        "AUTH_DATABASE_URL": databases.url_of(auth_db),
+        "AUTH_DATABASE_URL": auth_database_url,
         "AUTH_DEVELOPMENT_KEY_FILE": str(workdir / "signing-key.pem"),
         "AUTH_ADMIN_EMAIL": ADMIN_EMAIL,
         "AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -68,7 +95,7 @@ def stack(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "AUTH_PASSWORD_HASH_MEMORY_KIB": "1024",
         "AUTH_PASSWORD_HASH_PARALLELISM": "1",
         "ORDERS_PORT": str(ports["orders"]),
-        "ORDERS_DATABASE_URL": databases.url_of(orders_db),
+        "ORDERS_DATABASE_URL": orders_database_url,
         "ORDERS_JWKS_URL": f"{urls['auth']}/.well-known/jwks.json",
         "GATEWAY_PORT": str(ports["gateway"]),
         "GATEWAY_AUTH_URL": urls["auth"],
@@ -100,5 +127,3 @@ def stack(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-        databases.drop(auth_db)
-        databases.drop(orders_db)

@@ -6,9 +6,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import Stack
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+
+# One worker runs every end-to-end test, so that each stack starts once.
+pytestmark = pytest.mark.xdist_group("e2e")
 
 
 def _walkthrough() -> str:

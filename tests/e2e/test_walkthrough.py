@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,10 +12,14 @@ import pytest
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
 from tests.support.servers import wait_until
 
+# One worker runs every end-to-end test, so that each stack starts once.
+pytestmark = pytest.mark.xdist_group("e2e")
+
 
 @pytest.fixture
-def client(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.gateway_url, timeout=10)
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
+        yield client
 
 
 def _token(client: httpx.Client, email: str, password: str) -> dict[str, str]:

@@ -153,6 +153,7 @@ async def test_an_unreachable_upstream_is_a_502_problem(jwks_url: str) -> None:
     assert response.status_code == 502
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert "upstream;dur=" in response.headers["server-timing"]
 
 
 async def test_a_slow_upstream_is_a_504_problem(
