@@ -19,7 +19,13 @@ from auth_service.oauth import (
 from auth_service.passwords import Passwords
 from auth_service.schemas import JWKS, OAuthErrorBody, RegisterRequest, TokenResponse, UserOut
 from auth_service.tokens import issue_access_token
-from auth_service.users import EmailTaken, authenticate_user, get_user, register_user
+from auth_service.users import (
+    EmailTaken,
+    check_password,
+    find_user_by_email,
+    get_user,
+    register_user,
+)
 from shared.database import DatabaseSession
 from shared.identity import CurrentIdentity, unauthorized
 from shared.problems import Problem
@@ -109,7 +115,9 @@ async def token(
             )
         email, password = require(form, "username"), require(form, "password")
         async with session.begin():
-            user = await authenticate_user(session, passwords, email, password)
+            account = await find_user_by_email(session, email)
+        # The connection is back in the pool before the slow password check.
+        user = await check_password(passwords, account, password)
         if user is None:
             raise OAuthError("invalid_grant", "The email or password is incorrect.")
     except OAuthError as error:

@@ -47,7 +47,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             StaticKeySource({signing_key.kid: signing_key.public_key}),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            leeway_seconds=30,
+            leeway_seconds=settings.jwt_leeway_seconds,
         )
         app.state.passwords = Passwords.from_settings(settings)
         async with open_database(app, settings):

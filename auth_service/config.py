@@ -7,18 +7,15 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DatabaseSettings, ServiceSettings
+from shared.settings import DatabaseSettings, ServiceSettings, TokenSettings
 
 
-class AuthSettings(ServiceSettings, DatabaseSettings):
+class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
 
     port: int = 8001
     database_url: str = "sqlite+aiosqlite:///./var/auth.db"
 
-    # Access tokens: who issues them, for whom, for how long.
-    jwt_issuer: str = "http://localhost:8000"
-    jwt_audience: str = "order-platform"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
 
     # The RS256 signing key (PEM). Required in production; in development a key is generated

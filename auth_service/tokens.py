@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from auth_service.keys import SigningKey
+from shared.tokens import ACCESS_TOKEN_TYPE
 
 
 @dataclass(frozen=True)
@@ -37,5 +38,10 @@ def issue_access_token(
         "exp": issued_at + timedelta(seconds=ttl_seconds),
         "jti": uuid.uuid4().hex,
     }
-    token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
+    token = jwt.encode(
+        claims,
+        key.private_key,
+        algorithm="RS256",
+        headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
+    )
     return AccessToken(token=token, expires_in=ttl_seconds)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import User
 from auth_service.passwords import Passwords
+from shared.text import has_control_characters
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ def normalize_email(email: str) -> str:
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    if has_control_characters(email):
+        return None  # no account can have such an address, and Postgres refuses NUL
     return await session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
@@ -46,11 +49,11 @@ async def register_user(
     return user
 
 
-async def authenticate_user(
-    session: AsyncSession, passwords: Passwords, email: str, password: str
-) -> User | None:
-    """The account these credentials open, or None; unknown and wrong cost the same time."""
-    user = await find_user_by_email(session, email)
+async def check_password(passwords: Passwords, user: User | None, password: str) -> User | None:
+    """`user` when `password` is theirs, else None; an unknown user (None) costs the same time.
+
+    Called outside any transaction: the slow hash must not hold a database connection.
+    """
     is_valid = await passwords.verify(user.password_hash if user else None, password)
     return user if is_valid else None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, Numeric
+from sqlalchemy import BigInteger, Numeric
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -22,18 +22,18 @@ def format_money(value: Decimal) -> str:
 
 
 class Money(TypeDecorator[Decimal]):
-    """NUMERIC(12, 2) where the database has exact decimals; integer cents on SQLite.
+    """NUMERIC(18, 2) where the database has exact decimals; integer cents on SQLite.
 
     SQLite would store a NUMERIC as a float, so there the column holds cents instead.
     """
 
-    impl = Numeric(12, 2)
+    impl = Numeric(18, 2)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(Integer())
-        return dialect.type_descriptor(Numeric(12, 2, asdecimal=True))
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(18, 2, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
         if value is None:

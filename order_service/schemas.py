@@ -11,9 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 
 from order_service.money import format_money
 from order_service.orders import OrderStatus
+from shared.text import SingleLineText
 
-# Money in: a positive amount with at most two decimal places ("12.50" or 12.5).
-Price = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, examples=["12.50"])]
+# Money in: a positive amount with at most two decimal places ("12.50" or 12.5), at most a
+# million, so that no order total (100 lines of 1000 units) can overflow its column.
+MAX_PRICE = Decimal("1000000.00")
+Price = Annotated[
+    Decimal, Field(gt=0, le=MAX_PRICE, max_digits=9, decimal_places=2, examples=["12.50"])
+]
 # Money out: always a string with exactly two places, never a float.
 MoneyOut = Annotated[
     Decimal,
@@ -27,7 +32,7 @@ class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     price: Price
     stock: int = Field(ge=0, le=1_000_000_000)
 

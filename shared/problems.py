@@ -11,9 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.pagination import InvalidCursor
 from shared.request_context import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+_DEFAULT_DETAILS = {
+    404: "There is nothing at this path.",
+    405: "This path does not accept this method.",
+}
 
 
 def problem_type(slug: str) -> str:
@@ -56,10 +63,9 @@ def problem_response(
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
+        "detail": detail or _DEFAULT_DETAILS.get(status, f"{HTTPStatus(status).phrase}."),
+        "request_id": current_request_id(),
     }
-    if detail:
-        body["detail"] = detail
-    body["request_id"] = current_request_id()
     body.update(extensions or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
 
@@ -94,6 +100,18 @@ async def _handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 
+async def _handle_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        422,
+        "The cursor is not valid: pass `next_cursor` from a previous page unchanged.",
+        title="Unprocessable Content",
+        type_=problem_type("validation-error"),
+        extensions={
+            "errors": [{"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "cursor"}]
+        },
+    )
+
+
 async def _handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return problem_response(
@@ -113,3 +131,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _handle_problem)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(InvalidCursor, _handle_invalid_cursor)

@@ -31,14 +31,20 @@ class DatabaseSettings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
-class TokenVerificationSettings(BaseSettings):
-    """How a service checks the access tokens the auth service issues."""
+class TokenSettings(BaseSettings):
+    """Who issues the platform's access tokens and for whom; the same on every service."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     jwt_issuer: str = "http://localhost:8000"
     jwt_audience: str = "order-platform"
+    # Tolerated clock skew between the issuer and a verifier.
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+
+class TokenVerificationSettings(TokenSettings):
+    """Where a service that does not hold the keys fetches them (the auth service's JWKS)."""
+
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     # Used when the JWKS response carries no Cache-Control max-age.
     jwks_cache_seconds: int = Field(default=300, ge=1)

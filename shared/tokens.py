@@ -10,6 +10,9 @@ import jwt
 
 # Pinned: the algorithm is never taken from the token (no `none`, no HMAC with a public key).
 ALGORITHMS = ["RS256"]
+# RFC 9068 §2.1: access tokens say what they are, so no other JWT signed with the same key
+# (an ID token, say) can pass for one.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 
 Role = Literal["user", "admin"]
@@ -66,6 +69,11 @@ class TokenVerifier:
             raise InvalidToken("malformed token") from None
         if header.get("alg") not in ALGORITHMS:
             raise InvalidToken("unsupported algorithm")
+        if str(header.get("typ", "")).lower() not in {
+            ACCESS_TOKEN_TYPE,
+            f"application/{ACCESS_TOKEN_TYPE}",
+        }:
+            raise InvalidToken("not an access token")
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise InvalidToken("missing key id")

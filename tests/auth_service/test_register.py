@@ -61,12 +61,13 @@ async def test_concurrent_registrations_of_one_email_create_one_account(
     "body",
     [
         {"email": "not-an-email", "password": PASSWORD},
+        {"email": "nul\u0000@example.com", "password": PASSWORD},
         {"email": "short@example.com", "password": "seven77"},
         {"email": "long@example.com", "password": "x" * 129},
         {"email": "no-password@example.com"},
         {"email": "admin@example.com", "password": PASSWORD, "role": "admin"},
     ],
-    ids=["email", "short-password", "long-password", "missing-password", "role"],
+    ids=["email", "nul-in-email", "short-password", "long-password", "missing-password", "role"],
 )
 async def test_invalid_registrations_are_422_and_create_nothing(
     auth_client: httpx.AsyncClient, auth_database_url: str, body: dict[str, str]

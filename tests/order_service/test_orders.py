@@ -50,6 +50,17 @@ async def test_placing_an_order_reserves_stock_and_snapshots_prices(
     assert await _stock(orders_client, alice, pen["id"]) == 2
 
 
+async def test_the_largest_possible_order_is_stored_exactly(
+    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    products = [await catalogue.add(price="1000000.00", stock=1000) for _ in range(3)]
+
+    response = await place_order(orders_client, alice, *((product, 1000) for product in products))
+
+    assert response.status_code == 201
+    assert response.json()["total"] == "3000000000.00"
+
+
 async def test_an_order_keeps_the_price_it_was_placed_at(
     catalogue: Catalogue,
     orders_client: httpx.AsyncClient,

@@ -68,6 +68,9 @@ async def test_a_taken_sku_is_409(catalogue: Catalogue, orders_client: httpx.Asy
         {"sku": ""},
         {"sku": "has space"},
         {"name": ""},
+        {"name": "nul\u0000byte"},
+        {"name": "two\nlines"},
+        {"price": "1000000.01"},
     ],
     ids=[
         "zero-price",
@@ -78,6 +81,9 @@ async def test_a_taken_sku_is_409(catalogue: Catalogue, orders_client: httpx.Asy
         "empty-sku",
         "bad-sku",
         "empty-name",
+        "nul-in-name",
+        "newline-in-name",
+        "price-over-a-million",
     ],
 )
 async def test_invalid_products_are_422(
@@ -122,10 +128,22 @@ async def test_product_listing_pages_newest_first(
     assert third["next_cursor"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "cursor=garbage"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "cursor=garbage",
+        # A well-formed cursor whose time cannot be stored: year 1 at +05:00 is before year 1.
+        "cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwgIjViNGUwYTNjLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd",
+    ],
+    ids=["limit-0", "limit-101", "garbage-cursor", "overflowing-cursor"],
+)
 async def test_bad_paging_is_422(
     orders_client: httpx.AsyncClient, alice: dict[str, str], query: str
 ) -> None:
     response = await orders_client.get(f"/products?{query}", headers=alice)
 
     assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"]

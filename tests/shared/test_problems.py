@@ -36,7 +36,13 @@ async def test_unknown_path_is_a_404_problem(frame_client: httpx.AsyncClient) ->
 
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
-    assert response.json()["title"] == "Not Found"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "There is nothing at this path.",
+        "request_id": response.headers["x-request-id"],
+    }
 
 
 async def test_wrong_method_is_a_405_problem(frame_client: httpx.AsyncClient) -> None:

@@ -119,6 +119,22 @@ async def test_hmac_signed_with_the_public_key_is_refused(
         await verifier.verify(token)
 
 
+@pytest.mark.parametrize("typ", [None, "JWT", "id+jwt"])
+async def test_only_tokens_typed_as_access_tokens_are_accepted(
+    verifier: TokenVerifier, tokens: TokenFactory, typ: str | None
+) -> None:
+    with pytest.raises(InvalidToken, match="not an access token"):
+        await verifier.verify(tokens.issue_with_claims({}, headers={"typ": typ}))
+
+
+async def test_the_media_type_form_of_the_access_token_type_is_accepted(
+    verifier: TokenVerifier, tokens: TokenFactory
+) -> None:
+    token = tokens.issue_with_claims({}, headers={"typ": "application/at+jwt"})
+
+    assert await verifier.verify(token)
+
+
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "e30.e30.e30"])
 async def test_malformed_tokens_are_refused(verifier: TokenVerifier, token: str) -> None:
     with pytest.raises(InvalidToken):

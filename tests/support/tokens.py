@@ -20,6 +20,7 @@ from auth_service.keys import (
     signing_key_from_pem,
 )
 from auth_service.tokens import issue_access_token
+from shared.tokens import ACCESS_TOKEN_TYPE
 
 ISSUER = "http://issuer.test"
 AUDIENCE = "order-platform"
@@ -69,12 +70,14 @@ class TokenFactory:
         }
         return {name: value for name, value in claims.items() if value is not None}
 
-    def issue_with_claims(self, overrides: dict[str, Any]) -> str:
+    def issue_with_claims(
+        self, overrides: dict[str, Any], headers: dict[str, Any] | None = None
+    ) -> str:
         return jwt.encode(
             self.claims(**overrides),
             self.key.private_key,
             algorithm="RS256",
-            headers={"kid": self.key.kid},
+            headers={"kid": self.key.kid, "typ": ACCESS_TOKEN_TYPE, **(headers or {})},
         )
 
 

@@ -16,7 +16,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # As order_service.money.Money stores it: exact NUMERIC, or integer cents on SQLite.
-MONEY = sa.Numeric(12, 2).with_variant(sa.Integer(), "sqlite")
+MONEY = sa.Numeric(18, 2).with_variant(sa.BigInteger(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)
 
 
