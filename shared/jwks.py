@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -50,9 +51,11 @@ def parse_jwks(document: Any) -> dict[str, Any]:
 class JWKSCache:
     """Keys by `kid`, refreshed when stale or when a token names a key not seen yet.
 
-    Refetches are single-flight and at most one per `min_refresh_seconds`, so that tokens
-    with random kids cannot hammer the auth service. When a fetch fails the last good keys
-    keep serving.
+    A stale key keeps serving while a background task refetches (stale-while-revalidate):
+    a slow or dead auth service never holds up requests for keys already known. Only a
+    token with an unknown kid waits for a refetch. Refetches are single-flight and at most
+    one per `min_refresh_seconds`, so that tokens with random kids cannot hammer the auth
+    service; when a fetch fails the last good keys keep serving.
     """
 
     def __init__(
@@ -73,19 +76,31 @@ class JWKSCache:
         self._expires_at = float("-inf")
         self._last_attempt_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._background_refresh: asyncio.Task[None] | None = None
 
     @property
     def is_loaded(self) -> bool:
         return bool(self._keys)
 
     async def key_for(self, kid: str) -> Any | None:
-        if self.clock() >= self._expires_at:
-            await self._refresh_if_allowed()
         key = self._keys.get(kid)
-        if key is None:
-            await self._refresh_if_allowed()
-            key = self._keys.get(kid)
-        return key
+        if key is not None:
+            if self.clock() >= self._expires_at:
+                self._refresh_in_background()
+            return key
+        await self._refresh_if_allowed()
+        return self._keys.get(kid)
+
+    async def aclose(self) -> None:
+        """Stop a background refresh still under way."""
+        if self._background_refresh is not None:
+            self._background_refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background_refresh
+
+    def _refresh_in_background(self) -> None:
+        if self._background_refresh is None or self._background_refresh.done():
+            self._background_refresh = asyncio.create_task(self._refresh_if_allowed())
 
     async def ensure_loaded(self) -> None:
         """Readiness: raise unless some keys are loaded (trying a fetch if allowed)."""
@@ -146,7 +161,10 @@ async def remote_token_verifier(
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
         )
-        yield verifier, cache
+        try:
+            yield verifier, cache
+        finally:
+            await cache.aclose()
 
 
 async def check_verification_keys(request: Request) -> None:

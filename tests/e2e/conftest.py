@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -117,7 +118,7 @@ def _running_stack(
     ]
     try:
         for name, url in urls.items():
-            wait_until(lambda url=url: _is_ready(url), STARTUP_TIMEOUT_SECONDS, f"{name} ready")
+            wait_until(partial(_is_ready, url), STARTUP_TIMEOUT_SECONDS, f"{name} ready")
         yield Stack(urls["gateway"], logs)
     finally:
         for process in processes:

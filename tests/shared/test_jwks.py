@@ -8,7 +8,7 @@ import pytest
 
 from auth_service.keys import SigningKey
 from shared.jwks import JWKSCache
-from tests.support.servers import running_server
+from tests.support.servers import eventually, running_server
 from tests.support.tokens import JwksEndpoint, new_signing_key
 
 
@@ -37,11 +37,16 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def cache(endpoint_url: str, clock: FakeClock) -> AsyncIterator[JWKSCache]:
-    async with httpx.AsyncClient() as client:
-        yield JWKSCache(
+async def cache(
+    endpoint: JwksEndpoint, endpoint_url: str, clock: FakeClock
+) -> AsyncIterator[JWKSCache]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        cache = JWKSCache(
             client, endpoint_url, default_ttl_seconds=300, min_refresh_seconds=10, clock=clock
         )
+        yield cache
+        endpoint.release.set()
+        await cache.aclose()
 
 
 async def test_keys_are_fetched_on_first_use_then_served_from_memory(
@@ -99,7 +104,7 @@ async def test_keys_are_refreshed_after_max_age(
 
     clock.now += 31
     await cache.key_for(signing_key.kid)
-    assert endpoint.hits == 2
+    await eventually(lambda: endpoint.hits == 2, "the background refresh")
 
 
 async def test_last_good_keys_keep_serving_while_the_auth_service_fails(
@@ -110,7 +115,24 @@ async def test_last_good_keys_keep_serving_while_the_auth_service_fails(
     clock.now += 301
 
     assert await cache.key_for(signing_key.kid) is not None
-    assert endpoint.hits == 2
+    await eventually(lambda: endpoint.hits == 2, "the background refresh")
+    assert await cache.key_for(signing_key.kid) is not None
+
+
+async def test_a_hanging_auth_service_does_not_hold_up_requests_for_known_keys(
+    cache: JWKSCache, endpoint: JwksEndpoint, signing_key: SigningKey, clock: FakeClock
+) -> None:
+    await cache.key_for(signing_key.kid)
+    endpoint.is_hanging = True
+    clock.now += 301
+
+    # The refetch hangs until released; requests for the known key answer meanwhile.
+    keys = await asyncio.wait_for(
+        asyncio.gather(*(cache.key_for(signing_key.kid) for _ in range(10))), timeout=2
+    )
+
+    assert all(key is not None for key in keys)
+    await eventually(lambda: endpoint.hits == 2, "the background refresh to start")
 
 
 async def test_readiness_fails_until_keys_can_be_loaded(

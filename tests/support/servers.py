@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -21,14 +22,24 @@ def free_port() -> int:
         return port
 
 
-def wait_until(condition: object, timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll `condition()` until it is true; fail with `what` after `timeout` seconds."""
-    assert callable(condition)
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+async def eventually(condition: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    """Like `wait_until`, without blocking the event loop the condition depends on."""
+    try:
+        async with asyncio.timeout(seconds):
+            # Polled: what it waits for happens in another thread (a test server's).
+            while not condition():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise TimeoutError(f"timed out waiting for {what}") from None
 
 
 @contextmanager

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
 import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -88,6 +90,9 @@ class JwksEndpoint:
     keys: list[SigningKey]
     max_age: int | None = 300
     is_failing: bool = False
+    # While set, requests hang until `release` is set (or 30 s pass).
+    is_hanging: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
     hits: int = 0
     app: Starlette = field(init=False)
 
@@ -96,6 +101,8 @@ class JwksEndpoint:
 
     async def _serve(self, _: Request) -> Response:
         self.hits += 1
+        if self.is_hanging:
+            await anyio.to_thread.run_sync(self.release.wait, 30)
         if self.is_failing:
             return Response("unavailable", status_code=503)
         headers = {} if self.max_age is None else {"Cache-Control": f"max-age={self.max_age}"}
