@@ -13,12 +13,17 @@ from starlette.responses import Response
 from gateway.config import GatewaySettings
 from gateway.proxy import proxy
 from gateway.routes import PROXIED_METHODS, ROUTES, ProxyRoute
+from gateway.timing import ServerTimingMiddleware
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.service import create_service_app
 
+# httpx sends these of its own accord; a proxy forwards only what the client sent (an
+# Accept-Encoding the client never asked for would get it a compressed body it cannot read).
+_HTTPX_DEFAULT_HEADERS = ("accept", "accept-encoding", "user-agent")
+
 
 def _upstream_client(base_url: str, settings: GatewaySettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         limits=httpx.Limits(
             max_connections=settings.upstream_max_connections,
@@ -29,8 +34,10 @@ def _upstream_client(base_url: str, settings: GatewaySettings) -> httpx.AsyncCli
         ),
         # The client's redirects and cookies are the client's business, not the gateway's.
         follow_redirects=False,
-        cookies=None,
     )
+    for name in _HTTPX_DEFAULT_HEADERS:
+        del client.headers[name]
+    return client
 
 
 def _proxy_endpoint(route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
@@ -65,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness_checks={"verification_keys": check_verification_keys},
     )
+    app.add_middleware(ServerTimingMiddleware)
     for route in ROUTES:
         endpoint = _proxy_endpoint(route)
         for path in (route.prefix, route.prefix + "/{path:path}"):

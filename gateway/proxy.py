@@ -21,6 +21,11 @@ from shared.tokens import TokenVerifier
 logger = logging.getLogger(__name__)
 
 
+def _has_dot_segments(path: str) -> bool:
+    """Whether the (percent-decoded) path has `.` or `..` segments."""
+    return any(segment in {".", ".."} for segment in path.split("/"))
+
+
 def _has_body(request: Request) -> bool:
     return "content-length" in request.headers or "transfer-encoding" in request.headers
 
@@ -42,6 +47,9 @@ async def proxy(
     client: httpx.AsyncClient,
     verifier: TokenVerifier,
 ) -> Response:
+    if _has_dot_segments(request.scope["path"]):
+        # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape its route.
+        raise Problem(400, "The path must not contain `.` or `..` segments.")
     started_at = time.perf_counter()
     try:
         identity = (

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -27,10 +30,13 @@ class EchoUpstream:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        # `/orders/gated` sends its first chunk, then the rest once this is set.
+        self.gate = threading.Event()
         self.app = Starlette(
             routes=[
                 Route("/orders/slow", self._slow),
                 Route("/orders/stream", self._stream),
+                Route("/orders/gated", self._gated),
                 Route("/{path:path}", self._echo, methods=["GET", "POST", "PUT", "DELETE"]),
             ]
         )
@@ -66,6 +72,14 @@ class EchoUpstream:
 
         return StreamingResponse(chunks(), media_type="application/octet-stream")
 
+    async def _gated(self, _: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first chunk;"
+            await anyio.to_thread.run_sync(self.gate.wait, 30)
+            yield b"the rest"
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
     def headers_of(self, index: int = -1) -> list[tuple[str, str]]:
         return [(name, value) for name, value in self.requests[index]["headers"]]
 
@@ -85,6 +99,7 @@ def upstream_url(echo_upstream: EchoUpstream) -> Iterator[str]:
 def upstream(echo_upstream: EchoUpstream, upstream_url: str) -> EchoUpstream:
     """The shared upstream, with no requests seen yet."""
     echo_upstream.requests.clear()
+    echo_upstream.gate.clear()
     return echo_upstream
 
 
@@ -110,6 +125,24 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]
 
 def gateway_client(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     return app_client(app, "http://gateway.test")
+
+
+@pytest.fixture
+def live_gateway(settings: GatewaySettings) -> Iterator[str]:
+    """The gateway under uvicorn on a real socket, for what in-process calls cannot show."""
+    with running_server(create_app(settings), lifespan="on") as base_url:
+        yield base_url
+
+
+def raw_request(base_url: str, request_line: str, headers: str = "") -> tuple[int, bytes]:
+    """Send bytes as they are (no client normalises them); the status and the whole answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            f"{request_line}\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n".encode()
+        )
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    return int(answer.split(b" ", 2)[1]), answer
 
 
 def dead_url() -> str:

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
 
 from gateway.app import create_app
-from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client, gateway_settings
+from tests.gateway.conftest import (
+    EchoUpstream,
+    dead_url,
+    gateway_client,
+    gateway_settings,
+    raw_request,
+)
 from tests.support.tokens import TokenFactory
 
 
@@ -123,8 +132,61 @@ async def test_responses_carry_server_timing(
     timing = dict(
         part.strip().split(";dur=") for part in response.headers["server-timing"].split(",")
     )
-    assert set(timing) == {"auth", "upstream"}
+    assert set(timing) == {"auth", "upstream", "total"}
     assert all(float(value) >= 0 for value in timing.values())
+
+
+async def test_responses_stream_through_without_being_buffered(
+    live_gateway: str, upstream: EchoUpstream, tokens: TokenFactory
+) -> None:
+    auth = {"authorization": f"Bearer {tokens.issue()}"}
+    try:
+        async with (
+            httpx.AsyncClient(base_url=live_gateway) as client,
+            client.stream("GET", "/orders/gated", headers=auth) as response,
+        ):
+            chunks = response.aiter_raw()
+            # The upstream holds the rest back until the first chunk has reached the client.
+            first = await asyncio.wait_for(anext(chunks), timeout=5)
+            upstream.gate.set()
+            rest = b"".join([chunk async for chunk in chunks])
+    finally:
+        upstream.gate.set()
+
+    assert first + rest == b"first chunk;the rest"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/auth/../metrics", "/auth/../../health/ready", "/.well-known/../orders/x", "/orders/./x"],
+)
+def test_dot_segments_cannot_escape_a_route(
+    live_gateway: str, upstream: EchoUpstream, path: str
+) -> None:
+    status, answer = raw_request(live_gateway, f"GET {path} HTTP/1.1")
+
+    assert status == 400
+    assert b"application/problem+json" in answer
+    assert upstream.requests == []
+
+
+async def test_encoded_dot_segments_cannot_escape_a_route(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    response = await gateway.get("/auth/%2e%2e/metrics")
+
+    assert response.status_code == 400
+    assert upstream.requests == []
+
+
+def test_the_gateway_adds_no_headers_of_its_http_client(
+    live_gateway: str, upstream: EchoUpstream
+) -> None:
+    status, _ = raw_request(live_gateway, "GET /auth/anything HTTP/1.1")
+
+    assert status == 200
+    sent_upstream = {name for name, _ in upstream.headers_of()}
+    assert not sent_upstream & {"accept", "accept-encoding", "user-agent"}
 
 
 async def test_a_streamed_response_arrives_whole(
@@ -143,6 +205,7 @@ async def test_an_unknown_path_is_a_404_problem(gateway: httpx.AsyncClient) -> N
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["server-timing"].startswith("total;dur=")
 
 
 async def test_an_unreachable_upstream_is_a_502_problem(jwks_url: str) -> None:

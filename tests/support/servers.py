@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -43,14 +44,14 @@ async def eventually(condition: Callable[[], bool], what: str, seconds: float = 
 
 
 @contextmanager
-def running_server(app: ASGIApp) -> Iterator[str]:
+def running_server(app: ASGIApp, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
     """Serve `app` on 127.0.0.1 in a background thread; yields its base URL."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
