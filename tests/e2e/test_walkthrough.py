@@ -73,6 +73,8 @@ def test_register_login_stock_order_and_read_back(client: httpx.Client) -> None:
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
     assert anonymous.json()["status"] == 401
+    # The gateway refused it itself: it never went upstream.
+    assert "upstream;dur=" not in anonymous.headers["server-timing"]
 
 
 def test_a_user_cannot_create_products_through_the_gateway(client: httpx.Client) -> None:

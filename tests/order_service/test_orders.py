@@ -81,10 +81,21 @@ async def test_an_order_keeps_the_price_it_was_placed_at(
 
 
 async def test_out_of_stock_is_409_and_no_line_keeps_its_reservation(
-    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+    catalogue: Catalogue,
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+    orders_database_url: str,
 ) -> None:
-    plenty = await catalogue.add(stock=10)
-    scarce = await catalogue.add(stock=1)
+    # Stock is reserved in product-id order: the scarce product must come last, so that the
+    # plentiful one has been reserved, and must be given back, when the scarce one fails.
+    plenty, scarce = sorted(
+        [await catalogue.add(stock=10), await catalogue.add(stock=10)],
+        key=lambda product: uuid.UUID(product["id"]),
+    )
+    async with session_on(orders_database_url) as session, session.begin():
+        await session.execute(
+            update(Product).where(Product.id == uuid.UUID(scarce["id"])).values(stock=1)
+        )
 
     response = await place_order(orders_client, alice, (plenty, 4), (scarce, 2))
 
