@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.pagination import InvalidCursor
+from shared.cursors import InvalidCursor
 from shared.request_context import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"

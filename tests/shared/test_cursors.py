@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.pagination import Cursor, InvalidCursor
+from shared.cursors import Cursor, InvalidCursor
 
 
 def _encoded(created_at: str) -> str:
