@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -69,16 +69,39 @@ def _database_urls(
         databases.drop(orders_db)
 
 
+class Stacks:
+    """One running stack per database backend, started on first use, stopped at the end.
+
+    Kept for the whole session rather than scoped to the package: a parallel runner may
+    interleave the two backends' tests, and a stack takes seconds to start.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, exit_stack: ExitStack) -> None:
+        self.request = request
+        self.exit_stack = exit_stack
+        self.running: dict[str, Stack] = {}
+
+    def of(self, backend: str) -> Stack:
+        if backend not in self.running:
+            workdir = self.request.getfixturevalue("tmp_path_factory").mktemp(backend)
+            urls = self.exit_stack.enter_context(_database_urls(backend, self.request, workdir))
+            self.running[backend] = self.exit_stack.enter_context(_running_stack(workdir, *urls))
+        return self.running[backend]
+
+
+@pytest.fixture(scope="session")
+def stacks(request: pytest.FixtureRequest) -> Iterator[Stacks]:
+    with ExitStack() as exit_stack:
+        yield Stacks(request, exit_stack)
+
+
 # Postgres is the production database; SQLite is what `make run` uses when none is configured.
-@pytest.fixture(scope="package", params=["postgres", "sqlite"])
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    with _database_urls(request.param, request, workdir) as (auth_url, orders_url):
-        yield from _running_stack(workdir, auth_url, orders_url)
+@pytest.fixture(params=["postgres", "sqlite"])
+def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Stack:
+    return stacks.of(request.param)
 
 
+@contextmanager
 def _running_stack(
     workdir: Path, auth_database_url: str, orders_database_url: str
 ) -> Iterator[Stack]:
