@@ -31,7 +31,7 @@ def postgres_server() -> Iterator[URL]:
         yield make_url(configured)
         return
     try:
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:16-alpine", driver=None)
         container.start()
