@@ -1,4 +1,5 @@
-"""`python -m auth_service serve | migrate | create-admin --email E [--password P]`."""
+"""`python -m auth_service serve | migrate | create-admin --email E [--password P] |
+generate-key --out FILE`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from auth_service.config import AuthSettings
+from auth_service.keys import write_new_private_key
 from auth_service.passwords import Passwords
 from auth_service.users import ensure_admin
 from shared.cli import serve
@@ -40,7 +42,17 @@ def main() -> None:
     )
     create_admin.add_argument("--email", required=True)
     create_admin.add_argument("--password", help="prompted for when omitted")
+    generate_key = commands.add_parser(
+        "generate-key", help="write a new RS256 signing key (PEM) for a key rotation"
+    )
+    generate_key.add_argument("--out", type=Path, required=True, help="a file that must not exist")
     args = parser.parse_args()
+
+    if args.command == "generate-key":
+        # Needs no settings or database: it runs wherever the secret is prepared.
+        key = write_new_private_key(args.out)
+        sys.stdout.write(f"wrote {args.out} (kid {key.kid})\n")
+        return
 
     settings = AuthSettings()
     configure_logging("auth_service", settings.log_level)

@@ -1,35 +1,46 @@
-"""The auth service's HTTP endpoints: thin, each delegating to `users`, `tokens` or `keys`."""
+"""The auth service's HTTP endpoints: thin, each delegating to one use case."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.config import AuthSettings
-from auth_service.keys import SigningKey, jwks_document
+from auth_service.grants import Grant, InvalidCredentials, password_grant, refresh_token_grant
+from auth_service.keys import KeySet, jwks_document
+from auth_service.login_throttle import LoginThrottle, LoginThrottled
+from auth_service.metrics import AuthMetrics
 from auth_service.oauth import (
     NO_STORE_HEADERS,
     OAuthError,
+    authorization_server_metadata,
     oauth_error_response,
-    read_token_form,
+    read_form,
     require,
+    too_many_attempts_response,
 )
 from auth_service.passwords import Passwords
-from auth_service.schemas import JWKS, OAuthErrorBody, RegisterRequest, TokenResponse, UserOut
-from auth_service.tokens import issue_access_token
-from auth_service.users import (
-    EmailTaken,
-    check_password,
-    find_user_by_email,
-    get_user,
-    register_user,
+from auth_service.refresh_tokens import InvalidRefreshToken, RefreshTokenReused, revoke
+from auth_service.schemas import (
+    JWKS,
+    AuthorizationServerMetadata,
+    OAuthErrorBody,
+    RegisterRequest,
+    TokenResponse,
+    UserOut,
 )
-from shared.database import DatabaseSession
+from auth_service.tokens import issue_access_token
+from auth_service.users import EmailTaken, get_user, register_user
+from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity, unauthorized
 from shared.problems import Problem
 
+logger = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -43,33 +54,55 @@ def _passwords(request: Request) -> Passwords:
     return passwords
 
 
-def _signing_key(request: Request) -> SigningKey:
-    key: SigningKey = request.app.state.signing_key
-    return key
+def _key_set(request: Request) -> KeySet:
+    keys: KeySet = request.app.state.key_set
+    return keys
+
+
+def _login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+def _auth_metrics(request: Request) -> AuthMetrics:
+    metrics: AuthMetrics = request.app.state.auth_metrics
+    return metrics
 
 
 Settings = Annotated[AuthSettings, Depends(_settings)]
 PasswordHashing = Annotated[Passwords, Depends(_passwords)]
-CurrentSigningKey = Annotated[SigningKey, Depends(_signing_key)]
+Keys = Annotated[KeySet, Depends(_key_set)]
+Throttle = Annotated[LoginThrottle, Depends(_login_throttle)]
+Metrics = Annotated[AuthMetrics, Depends(_auth_metrics)]
 
-_TOKEN_FORM_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["grant_type"],
-                    "properties": {
-                        "grant_type": {"type": "string", "enum": ["password"]},
-                        "username": {"type": "string", "description": "The account's email."},
-                        "password": {"type": "string", "format": "password"},
-                    },
-                }
-            }
-        },
+
+def _form_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for an endpoint that reads its form itself (RFC 6749 rules, not FastAPI's)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+        }
     }
-}
+
+
+_TOKEN_FORM = _form_body(
+    ["grant_type"],
+    {
+        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
+        "username": {"type": "string", "description": "The account's email (password grant)."},
+        "password": {"type": "string", "format": "password"},
+        "refresh_token": {"type": "string", "description": "For the refresh_token grant."},
+    },
+)
+_REVOKE_FORM = _form_body(
+    ["token"],
+    {
+        "token": {"type": "string", "description": "A refresh token."},
+        "token_type_hint": {"type": "string"},
+    },
+)
 
 
 @router.post(
@@ -92,46 +125,128 @@ async def register(
     return UserOut.model_validate(user)
 
 
+async def _password_grant(
+    form: Mapping[str, str],
+    request: Request,
+    session: AsyncSession,
+    passwords: Passwords,
+    throttle: LoginThrottle,
+    settings: AuthSettings,
+    metrics: AuthMetrics,
+) -> Grant:
+    email, password = require(form, "username"), require(form, "password")
+    try:
+        grant = await password_grant(
+            session,
+            passwords,
+            throttle,
+            email,
+            password,
+            client_address=request.client.host if request.client else None,
+            refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+            now=utc_now(),
+        )
+    except LoginThrottled:
+        metrics.logins.labels("throttled").inc()
+        raise
+    except InvalidCredentials:
+        metrics.logins.labels("invalid_credentials").inc()
+        raise OAuthError("invalid_grant", "The email or password is incorrect.") from None
+    metrics.logins.labels("success").inc()
+    return grant
+
+
+async def _refresh_token_grant(
+    form: Mapping[str, str], session: AsyncSession, settings: AuthSettings, metrics: AuthMetrics
+) -> Grant:
+    try:
+        grant = await refresh_token_grant(
+            session,
+            require(form, "refresh_token"),
+            refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+            now=utc_now(),
+        )
+    except InvalidRefreshToken as invalid:
+        reused = isinstance(invalid, RefreshTokenReused)
+        metrics.refreshes.labels("reused" if reused else "invalid").inc()
+        logger.info("refresh_token_refused", extra={"reason": invalid.reason})
+        raise OAuthError(
+            "invalid_grant", "The refresh token is invalid, expired or revoked."
+        ) from None
+    metrics.refreshes.labels("success").inc()
+    return grant
+
+
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
-    summary="Get an access token (OAuth 2.0 password grant)",
-    responses={400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"}},
-    openapi_extra=_TOKEN_FORM_SCHEMA,
+    summary="Get tokens (OAuth 2.0 password and refresh_token grants)",
+    responses={
+        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
+        429: {"model": OAuthErrorBody, "description": "Too many failed sign-ins"},
+    },
+    openapi_extra=_TOKEN_FORM,
 )
 async def token(
     request: Request,
     session: DatabaseSession,
     passwords: PasswordHashing,
+    throttle: Throttle,
     settings: Settings,
-    signing_key: CurrentSigningKey,
+    keys: Keys,
+    metrics: Metrics,
 ) -> JSONResponse:
     try:
-        form = await read_token_form(request)
+        form = await read_form(request)
         grant_type = require(form, "grant_type")
-        if grant_type != "password":
+        if grant_type == "password":
+            grant = await _password_grant(
+                form, request, session, passwords, throttle, settings, metrics
+            )
+        elif grant_type == "refresh_token":
+            grant = await _refresh_token_grant(form, session, settings, metrics)
+        else:
             raise OAuthError(
                 "unsupported_grant_type", f"Grant type {grant_type!r} is not supported."
             )
-        email, password = require(form, "username"), require(form, "password")
-        async with session.begin():
-            account = await find_user_by_email(session, email)
-        # The connection is back in the pool before the slow password check.
-        user = await check_password(passwords, account, password)
-        if user is None:
-            raise OAuthError("invalid_grant", "The email or password is incorrect.")
     except OAuthError as error:
         return oauth_error_response(error)
+    except LoginThrottled as throttled:
+        return too_many_attempts_response(throttled.retry_after_seconds)
     access = issue_access_token(
-        user.id,
-        user.role,
-        signing_key,
+        grant.user.id,
+        grant.user.role,
+        keys.signing_key,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
     )
-    body = TokenResponse(access_token=access.token, expires_in=access.expires_in)
+    body = TokenResponse(
+        access_token=access.token, expires_in=access.expires_in, refresh_token=grant.refresh_token
+    )
     return JSONResponse(body.model_dump(), headers=NO_STORE_HEADERS)
+
+
+@router.post(
+    "/auth/revoke",
+    summary="Revoke a refresh token and its family (RFC 7009)",
+    responses={
+        200: {"description": "Revoked, or the token was not valid anyway"},
+        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
+    },
+    openapi_extra=_REVOKE_FORM,
+)
+async def revoke_token(request: Request, session: DatabaseSession) -> Response:
+    try:
+        presented = require(await read_form(request), "token")
+    except OAuthError as error:
+        return oauth_error_response(error)
+    # RFC 7009 §2.2: an unknown or invalid token is answered 200 too.
+    async with session.begin():
+        family_id = await revoke(session, presented, now=utc_now())
+    if family_id is not None:
+        logger.info("refresh_token_family_revoked", extra={"family_id": str(family_id)})
+    return Response(status_code=200, headers=NO_STORE_HEADERS)
 
 
 @router.get("/auth/me", response_model=UserOut, summary="The account of the bearer token")
@@ -143,6 +258,17 @@ async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
 
 
 @router.get("/.well-known/jwks.json", response_model=JWKS, summary="Public keys of access tokens")
-async def jwks(response: Response, settings: Settings, signing_key: CurrentSigningKey) -> Any:
+async def jwks(response: Response, settings: Settings, keys: Keys) -> Any:
     response.headers["Cache-Control"] = f"public, max-age={settings.jwks_max_age_seconds}"
-    return jwks_document([signing_key])
+    return jwks_document(keys.verification_keys)
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    response_model=AuthorizationServerMetadata,
+    response_model_exclude_none=True,
+    summary="Authorization server metadata (RFC 8414)",
+)
+async def metadata(response: Response, settings: Settings) -> Any:
+    response.headers["Cache-Control"] = f"public, max-age={settings.jwks_max_age_seconds}"
+    return authorization_server_metadata(settings.jwt_issuer)

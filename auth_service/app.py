@@ -11,10 +11,14 @@ from fastapi import FastAPI
 
 from auth_service.api import router
 from auth_service.config import AuthSettings
-from auth_service.keys import load_signing_key
+from auth_service.housekeeping import delete_expired_records
+from auth_service.keys import load_key_set
+from auth_service.login_throttle import LoginThrottle
+from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
 from auth_service.users import ensure_admin
 from shared.database import check_database, open_database
+from shared.periodic import running_periodically
 from shared.service import create_service_app
 from shared.tokens import StaticKeySource, TokenVerifier
 
@@ -39,20 +43,26 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        signing_key = await asyncio.to_thread(load_signing_key, settings)
+        key_set = await asyncio.to_thread(load_key_set, settings)
         app.state.settings = settings
-        app.state.signing_key = signing_key
+        app.state.key_set = key_set
         # The service verifies its own tokens (for /auth/me) with its own keys: no HTTP.
         app.state.token_verifier = TokenVerifier(
-            StaticKeySource({signing_key.kid: signing_key.public_key}),
+            StaticKeySource(key_set.public_keys_by_kid()),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
         )
         app.state.passwords = Passwords.from_settings(settings)
+        app.state.login_throttle = throttle = LoginThrottle.from_settings(settings)
         async with open_database(app, settings):
             await _bootstrap_admin(app, settings)
-            yield
+            async with running_periodically(
+                lambda: delete_expired_records(app.state.sessionmaker, throttle),
+                name="delete_expired_records",
+                interval_seconds=settings.housekeeping_interval_seconds,
+            ):
+                yield
 
     app = create_service_app(
         title="Auth service",
@@ -60,5 +70,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness_checks={"database": check_database},
     )
+    app.state.auth_metrics = AuthMetrics(app.state.metrics.registry)
     app.include_router(router)
     return app

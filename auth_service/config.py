@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.settings import DatabaseSettings, ServiceSettings, TokenSettings
 
@@ -17,11 +18,18 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     database_url: str = "sqlite+aiosqlite:///./var/auth.db"
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    # A refresh token not used for this long expires (each use rotates it and restarts this).
+    refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=300)
 
-    # The RS256 signing key (PEM). Required in production; in development a key is generated
-    # once into `development_key_file` so that restarts keep issued tokens valid.
+    # The RS256 signing key (PEM), mounted from a secret. Required in production; in
+    # development a key is generated once into `development_key_file` so that restarts keep
+    # issued tokens valid.
     private_key_file: Path | None = None
     development_key_file: Path = Path("var/auth-signing-key.pem")
+    # More keys to publish in the JWKS, comma-separated PEM files (public or private): the
+    # previous signing key until the tokens it signed have expired, and the next one for a
+    # while before it starts signing. See "Rotating the signing key" in the README.
+    verification_key_files: Annotated[tuple[Path, ...], NoDecode] = ()
     jwks_max_age_seconds: int = Field(default=300, ge=0)
 
     # argon2id, by default with RFC 9106's second recommended profile (64 MiB, 3 passes, 4 lanes).
@@ -31,6 +39,22 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     # Each hash takes ~100 ms of CPU and its memory: this many run at once, off the event loop.
     password_hashing_concurrency: int = Field(default=4, ge=1)
 
+    # Login throttling: attempts per account and per client address in a fixed window; a
+    # successful login gives the attempt back. Over budget, the token endpoint answers 429.
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_max_attempts_per_account: int = Field(default=10, ge=1)
+    login_max_attempts_per_address: int = Field(default=100, ge=1)
+
+    # How often expired refresh tokens and login counters are deleted.
+    housekeeping_interval_seconds: float = Field(default=3600, gt=0)
+
     # Bootstrap: when both are set, this account exists and is an admin after start-up.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
+
+    @field_validator("verification_key_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
+        return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, MetaData, String, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, MetaData, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.database import NAMING_CONVENTION, UTCDateTime, utc_now
@@ -26,3 +26,46 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
+class RefreshTokenFamily(Base):
+    """One sign-in: every refresh token rotated from one password grant belongs to it."""
+
+    __tablename__ = "refresh_token_families"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Set once, when the client revokes it or a rotated token is used again (reuse).
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class RefreshToken(Base):
+    """A refresh token, known only by its hash; `used_at` is set when it is rotated."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    family_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("refresh_token_families.id", ondelete="CASCADE"), index=True
+    )
+    # SHA-256 (hex) of the token: 256 random bits need no slow hash to resist guessing.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginAttempts(Base):
+    """Login attempts counted against one account or client address in the current window."""
+
+    __tablename__ = "login_attempts"
+
+    # SHA-256 (hex) of "account:<email>" or "address:<ip>": fixed size, and no stored email
+    # for addresses that have no account.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

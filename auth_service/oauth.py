@@ -1,8 +1,9 @@
-"""RFC 6749 mechanics of the token endpoint: form parsing and the §5.2 error responses."""
+"""RFC 6749 mechanics of the token and revocation endpoints: forms, errors, metadata."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 # RFC 6749 §5.1: token responses must never be cached.
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+GRANT_TYPES = ("password", "refresh_token")
 _MAX_FORM_BYTES = 8 * 1024
 
 
@@ -30,7 +32,19 @@ def oauth_error_response(error: OAuthError) -> JSONResponse:
     )
 
 
-async def read_token_form(request: Request) -> Mapping[str, str]:
+def too_many_attempts_response(retry_after_seconds: int) -> JSONResponse:
+    """429 in the token endpoint's error shape (RFC 6749 defines no code; Auth0's is used)."""
+    return JSONResponse(
+        {
+            "error": "too_many_attempts",
+            "error_description": "Too many sign-in attempts; try again later.",
+        },
+        status_code=429,
+        headers={**NO_STORE_HEADERS, "Retry-After": str(retry_after_seconds)},
+    )
+
+
+async def read_form(request: Request) -> Mapping[str, str]:
     """The form parameters; RFC 6749 §3.2: form-encoded, no repeats, empty means absent."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -56,3 +70,20 @@ def require(form: Mapping[str, str], name: str) -> str:
     if value is None:
         raise OAuthError("invalid_request", f"Parameter {name!r} is required.")
     return value
+
+
+def authorization_server_metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 §2; the issuer is the gateway's public address, where every endpoint is."""
+    base = issuer.rstrip("/")
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{base}/auth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/auth/revoke",
+        "grant_types_supported": list(GRANT_TYPES),
+        # No authorization endpoint, so no response type; clients are public (no secret).
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "service_documentation": f"{base}/docs",
+    }

@@ -39,6 +39,10 @@ class Passwords:
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made with other parameters than the current ones."""
+        return self._hasher.check_needs_rehash(password_hash)
+
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether `password` matches; with no hash (unknown account) it still spends the time."""
         return await anyio.to_thread.run_sync(

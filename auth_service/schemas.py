@@ -31,14 +31,31 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - not a secret
     expires_in: int
+    refresh_token: str
 
 
 class OAuthErrorBody(BaseModel):
     """RFC 6749 §5.2."""
 
-    error: Literal["invalid_request", "invalid_grant", "unsupported_grant_type"]
+    error: Literal[
+        "invalid_request", "invalid_grant", "unsupported_grant_type", "too_many_attempts"
+    ]
     error_description: str
 
 
 class JWKS(BaseModel):
     keys: list[dict[str, str]]
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 §2, the members this server publishes."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    revocation_endpoint: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    service_documentation: str | None = None

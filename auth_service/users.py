@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,17 @@ async def check_password(passwords: Passwords, user: User | None, password: str)
     """
     is_valid = await passwords.verify(user.password_hash if user else None, password)
     return user if is_valid else None
+
+
+async def replace_password_hash(session: AsyncSession, user: User, new_hash: str) -> None:
+    """Store a fresh hash of the same password, unless the password changed meanwhile."""
+    await session.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == user.password_hash)
+        .values(password_hash=new_hash)
+        .execution_options(synchronize_session=False)
+    )
+    user.password_hash = new_hash
 
 
 async def ensure_admin(

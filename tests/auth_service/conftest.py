@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,3 +71,18 @@ async def request_token(
     return await client.post(
         "/auth/token", data={"grant_type": "password", "username": email, "password": password}
     )
+
+
+async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
+    return await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+
+
+async def sign_in(client: httpx.AsyncClient, email: str = "user@example.com") -> dict[str, Any]:
+    """Register `email` and sign in: the token response's body."""
+    await register(client, email)
+    response = await request_token(client, email)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -8,7 +8,7 @@ import pytest
 from jwt.algorithms import RSAAlgorithm
 
 from auth_service.config import AuthSettings
-from auth_service.keys import SigningKey, jwk_thumbprint, load_signing_key
+from auth_service.keys import SigningKey, jwk_thumbprint, load_key_set
 
 
 async def test_jwks_publishes_the_signing_key_for_caching(
@@ -43,8 +43,8 @@ def test_kid_is_the_rfc7638_thumbprint() -> None:
 def test_development_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     settings = AuthSettings(development_key_file=tmp_path / "var" / "key.pem")
 
-    first = load_signing_key(settings)
-    second = load_signing_key(settings)
+    first = load_key_set(settings).signing_key
+    second = load_key_set(settings).signing_key
 
     assert first.kid == second.kid
     assert (tmp_path / "var" / "key.pem").stat().st_mode & 0o777 == 0o600
@@ -54,11 +54,11 @@ def test_production_refuses_to_start_without_a_key_file(tmp_path: Path) -> None:
     settings = AuthSettings(environment="production", development_key_file=tmp_path / "key.pem")
 
     with pytest.raises(RuntimeError, match="AUTH_PRIVATE_KEY_FILE"):
-        load_signing_key(settings)
+        load_key_set(settings)
     assert not (tmp_path / "key.pem").exists()
 
 
 def test_the_configured_key_file_is_used(key_file: Path, signing_key: SigningKey) -> None:
     settings = AuthSettings(environment="production", private_key_file=key_file)
 
-    assert load_signing_key(settings).kid == signing_key.kid
+    assert load_key_set(settings).signing_key.kid == signing_key.kid

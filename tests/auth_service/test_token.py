@@ -110,6 +110,8 @@ async def test_a_burst_of_logins_does_not_starve_the_connection_pool(
             "password_hash_time_cost": 2,
             "password_hash_parallelism": 1,
             "password_hashing_concurrency": 1,
+            # Attempts in flight count against the throttle: let all 30 through.
+            "login_max_attempts_per_account": 30,
         }
     )
     async with auth_app_client(settings) as client:

@@ -44,11 +44,16 @@ async def eventually(condition: Callable[[], bool], what: str, seconds: float = 
 
 
 @contextmanager
-def running_server(app: ASGIApp, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 in a background thread; yields its base URL."""
+def running_server(
+    app: ASGIApp, *, lifespan: Literal["on", "off"] = "off", port: int = 0
+) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 in a background thread; yields its base URL.
+
+    `port` 0 takes a free one; a given port lets a test restart a service at the same address.
+    """
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     port = listener.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)

@@ -1,0 +1,153 @@
+"""Refresh tokens: opaque, stored only as hashes, rotated on every use.
+
+Every token rotated from one password grant belongs to one family. Using a token that was
+already rotated means that two parties hold it (RFC 9700 §4.14.2): the whole family is
+revoked, the legitimate client included, so that a stolen token dies with its family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.models import RefreshToken, RefreshTokenFamily, User
+
+# 256 bits from the OS's CSPRNG, URL-safe: unguessable, so a fast hash is enough to store it.
+_TOKEN_BYTES = 32
+# A revoked family's reason, as stored.
+REVOKED_BY_CLIENT = "revoked"
+REVOKED_FOR_REUSE = "reuse"
+
+
+class InvalidRefreshToken(Exception):
+    """Unknown, expired or revoked; `reason` is for the log, never for the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A rotated token came back: its family must be revoked (in a transaction that commits)."""
+
+    def __init__(self, family_id: uuid.UUID) -> None:
+        super().__init__("reused")
+        self.family_id = family_id
+
+
+@dataclass(frozen=True)
+class Rotation:
+    user: User
+    refresh_token: str
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _add_token(
+    session: AsyncSession, family_id: uuid.UUID, *, ttl_seconds: int, now: datetime
+) -> str:
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    session.add(
+        RefreshToken(
+            family_id=family_id,
+            token_hash=hash_refresh_token(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def start_family(
+    session: AsyncSession, user_id: uuid.UUID, *, ttl_seconds: int, now: datetime
+) -> str:
+    """A new family for a fresh sign-in, and its first refresh token."""
+    family = RefreshTokenFamily(user_id=user_id, created_at=now)
+    session.add(family)
+    await session.flush()
+    return await _add_token(session, family.id, ttl_seconds=ttl_seconds, now=now)
+
+
+async def rotate(
+    session: AsyncSession, presented: str, *, ttl_seconds: int, now: datetime
+) -> Rotation:
+    """Spend `presented` and issue its successor in the same family.
+
+    Raises `InvalidRefreshToken`, or `RefreshTokenReused` when the token was already spent,
+    including by a concurrent request: the conditional update lets exactly one use win.
+    """
+    row = (
+        await session.execute(
+            select(RefreshToken, RefreshTokenFamily)
+            .join(RefreshTokenFamily)
+            .where(RefreshToken.token_hash == hash_refresh_token(presented))
+        )
+    ).first()
+    if row is None:
+        raise InvalidRefreshToken("unknown")
+    token, family = row
+    if family.revoked_at is not None:
+        raise InvalidRefreshToken(f"family {family.revoked_reason}")
+    if token.used_at is not None:
+        raise RefreshTokenReused(family.id)
+    if token.expires_at <= now:
+        raise InvalidRefreshToken("expired")
+    spent: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        raise RefreshTokenReused(family.id)
+    user = await session.get_one(User, family.user_id)
+    successor = await _add_token(session, family.id, ttl_seconds=ttl_seconds, now=now)
+    return Rotation(user=user, refresh_token=successor)
+
+
+async def revoke_family(
+    session: AsyncSession, family_id: uuid.UUID, *, reason: str, now: datetime
+) -> None:
+    await session.execute(
+        update(RefreshTokenFamily)
+        .where(RefreshTokenFamily.id == family_id, RefreshTokenFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke(session: AsyncSession, presented: str, *, now: datetime) -> uuid.UUID | None:
+    """RFC 7009: revoke the family of `presented`; the family's id, or None if unknown."""
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == hash_refresh_token(presented)
+        )
+    )
+    if family_id is not None:
+        await revoke_family(session, family_id, reason=REVOKED_BY_CLIENT, now=now)
+    return family_id
+
+
+async def delete_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Forget tokens past their expiry (and so past any use), and families left empty."""
+    deleted: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+        delete(RefreshToken)
+        .where(RefreshToken.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(RefreshTokenFamily)
+        .where(~exists().where(RefreshToken.family_id == RefreshTokenFamily.id))
+        .execution_options(synchronize_session=False)
+    )
+    return deleted.rowcount

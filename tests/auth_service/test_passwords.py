@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import httpx
+from argon2 import extract_parameters
+from sqlalchemy import select
+
+from auth_service.app import create_app
+from auth_service.config import AuthSettings
+from auth_service.models import User
+from tests.auth_service.conftest import auth_app_client, register, request_token
+from tests.support.database import session_on
+from tests.support.servers import running_server
+
+
+async def stored_hash(database_url: str) -> str:
+    async with session_on(database_url) as session:
+        return (await session.scalars(select(User.password_hash))).one()
+
+
+def production_hashing(settings: AuthSettings) -> AuthSettings:
+    """The real argon2id cost (the suite's fixture makes it cheap), with room for bursts."""
+    defaults = AuthSettings()
+    return settings.model_copy(
+        update={
+            "password_hash_time_cost": defaults.password_hash_time_cost,
+            "password_hash_memory_kib": defaults.password_hash_memory_kib,
+            "password_hash_parallelism": defaults.password_hash_parallelism,
+            "login_max_attempts_per_account": 100,
+        }
+    )
+
+
+async def test_passwords_are_stored_as_argon2id_with_the_configured_parameters(
+    auth_client: httpx.AsyncClient, auth_settings: AuthSettings, auth_database_url: str
+) -> None:
+    await register(auth_client)
+
+    parameters = extract_parameters(await stored_hash(auth_database_url))
+    assert parameters.type.name == "ID"
+    assert parameters.time_cost == auth_settings.password_hash_time_cost
+    assert parameters.memory_cost == auth_settings.password_hash_memory_kib
+
+
+async def test_a_login_rehashes_a_password_hashed_with_older_parameters(
+    auth_client: httpx.AsyncClient, auth_settings: AuthSettings, auth_database_url: str
+) -> None:
+    await register(auth_client)
+    stronger = auth_settings.model_copy(
+        update={"password_hash_time_cost": 2, "password_hash_memory_kib": 2048}
+    )
+
+    async with auth_app_client(stronger) as upgraded:
+        first = await request_token(upgraded)
+        rehashed = extract_parameters(await stored_hash(auth_database_url))
+        second = await request_token(upgraded)
+
+    assert first.status_code == second.status_code == 200
+    assert (rehashed.time_cost, rehashed.memory_cost) == (2, 2048)
+
+
+async def test_a_login_keeps_a_current_hash(
+    auth_client: httpx.AsyncClient, auth_database_url: str
+) -> None:
+    await register(auth_client)
+    before = await stored_hash(auth_database_url)
+
+    assert (await request_token(auth_client)).status_code == 200
+    assert await stored_hash(auth_database_url) == before
+
+
+async def test_health_stays_fast_during_a_burst_of_20_logins(
+    auth_settings: AuthSettings,
+) -> None:
+    app = create_app(production_hashing(auth_settings))
+    with running_server(app, lifespan="on") as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            await register(client)
+
+            async def timed_login() -> tuple[float, int]:
+                started = time.perf_counter()
+                response = await request_token(client)
+                return time.perf_counter() - started, response.status_code
+
+            lone_login, _ = await timed_login()
+            logins = [asyncio.create_task(timed_login()) for _ in range(20)]
+            health_latencies = []
+            while not all(login.done() for login in logins):
+                started = time.perf_counter()
+                health = await client.get("/health/live")
+                health_latencies.append(time.perf_counter() - started)
+                assert health.status_code == 200
+            results = await asyncio.gather(*logins)
+
+    assert [status for _, status in results] == [200] * 20
+    # Hashing on the server's event loop would hold every health check that arrives during
+    # a hash up for the rest of it: the slowest tenth would take about a whole hash.
+    assert len(health_latencies) >= 20
+    slowest_tenth = statistics.quantiles(health_latencies, n=10)[-1]
+    assert slowest_tenth < lone_login / 2
+
+
+async def test_an_unknown_email_costs_as_much_as_a_wrong_password(
+    auth_settings: AuthSettings,
+) -> None:
+    async with auth_app_client(production_hashing(auth_settings)) as client:
+        await register(client)
+
+        async def duration(email: str) -> float:
+            started = time.perf_counter()
+            response = await request_token(client, email, "not the password")
+            assert response.status_code == 400
+            return time.perf_counter() - started
+
+        wrong_password, unknown_email = [], []
+        for _ in range(5):  # interleaved, so that both see the same machine load
+            wrong_password.append(await duration("user@example.com"))
+            unknown_email.append(await duration("nobody@example.com"))
+
+    # Without the decoy hash an unknown email would answer ~100 times faster.
+    ratio = statistics.median(unknown_email) / statistics.median(wrong_password)
+    assert 0.5 < ratio < 2
