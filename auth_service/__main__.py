@@ -50,7 +50,10 @@ def main() -> None:
 
     if args.command == "generate-key":
         # Needs no settings or database: it runs wherever the secret is prepared.
-        key = write_new_private_key(args.out)
+        try:
+            key = write_new_private_key(args.out)
+        except FileExistsError:
+            parser.error(f"{args.out} exists: a key is never overwritten, choose a new file")
         sys.stdout.write(f"wrote {args.out} (kid {key.kid})\n")
         return
 

@@ -18,6 +18,10 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Peers trusted to say who the client is (X-Forwarded-For/-Proto): the proxies in front
+    # of the service, as comma-separated addresses or networks, or "*" where only they can
+    # reach it. Everyone else's forwarded headers are ignored.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class DatabaseSettings(BaseSettings):

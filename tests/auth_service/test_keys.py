@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
 from auth_service.config import AuthSettings
-from auth_service.keys import SigningKey, jwk_thumbprint, load_key_set
+from auth_service.keys import SigningKey, jwk_thumbprint, load_key_set, signing_key_from_pem
+from tests.auth_service.conftest import auth_app_client, pem_of, register, request_token
+from tests.support.tokens import TokenFactory, new_signing_key
 
 
 async def test_jwks_publishes_the_signing_key_for_caching(
@@ -62,3 +70,129 @@ def test_the_configured_key_file_is_used(key_file: Path, signing_key: SigningKey
     settings = AuthSettings(environment="production", private_key_file=key_file)
 
     assert load_key_set(settings).signing_key.kid == signing_key.kid
+
+
+def public_pem_of(key: SigningKey) -> bytes:
+    return key.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture
+def previous_key() -> SigningKey:
+    return new_signing_key()
+
+
+@pytest.fixture
+def rotated_settings(
+    auth_settings: AuthSettings, tmp_path: Path, previous_key: SigningKey
+) -> AuthSettings:
+    """After a rotation: the session's key signs, the previous one is still published."""
+    previous_file = tmp_path / "previous.pem"
+    previous_file.write_bytes(pem_of(previous_key))
+    return auth_settings.model_copy(update={"verification_key_files": (previous_file,)})
+
+
+async def test_the_jwks_publishes_the_signing_key_first_then_the_others(
+    rotated_settings: AuthSettings, signing_key: SigningKey, previous_key: SigningKey
+) -> None:
+    async with auth_app_client(rotated_settings) as client:
+        keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
+
+    assert [key["kid"] for key in keys] == [signing_key.kid, previous_key.kid]
+    assert all("d" not in key for key in keys)
+
+
+async def test_new_tokens_are_signed_with_the_signing_key_only(
+    rotated_settings: AuthSettings, signing_key: SigningKey
+) -> None:
+    async with auth_app_client(rotated_settings) as client:
+        await register(client)
+        token = (await request_token(client)).json()["access_token"]
+
+    assert jwt.get_unverified_header(token)["kid"] == signing_key.kid
+
+
+async def test_a_token_signed_with_the_previous_key_is_still_accepted(
+    rotated_settings: AuthSettings, previous_key: SigningKey
+) -> None:
+    async with auth_app_client(rotated_settings) as client:
+        user_id = (await register(client)).json()["id"]
+        old_token = TokenFactory(previous_key).issue(uuid.UUID(user_id))
+
+        response = await client.get("/auth/me", headers={"authorization": f"Bearer {old_token}"})
+
+    assert response.status_code == 200
+
+
+def test_verification_keys_may_be_public_or_private_pems(
+    tmp_path: Path, signing_key: SigningKey, previous_key: SigningKey, key_file: Path
+) -> None:
+    (tmp_path / "public.pem").write_bytes(public_pem_of(previous_key))
+    (tmp_path / "private.pem").write_bytes(pem_of(previous_key))
+    settings = AuthSettings(
+        private_key_file=key_file,
+        verification_key_files=f"{tmp_path / 'public.pem'}, {tmp_path / 'private.pem'}",
+    )
+
+    key_set = load_key_set(settings)
+
+    # Read from one comma-separated variable; the same key twice is published once.
+    assert [key.kid for key in key_set.verification_keys] == [signing_key.kid, previous_key.kid]
+
+
+def test_verification_key_files_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AUTH_VERIFICATION_KEY_FILES", f"{tmp_path}/a.pem,{tmp_path}/b.pem")
+
+    assert AuthSettings().verification_key_files == (tmp_path / "a.pem", tmp_path / "b.pem")
+
+
+async def test_replicas_with_the_same_secret_publish_the_same_keys_and_accept_each_others_tokens(
+    rotated_settings: AuthSettings,
+) -> None:
+    async with (
+        auth_app_client(rotated_settings) as first,
+        auth_app_client(rotated_settings) as second,
+    ):
+        await register(first)
+        token = (await request_token(first)).json()["access_token"]
+        first_jwks = (await first.get("/.well-known/jwks.json")).json()
+        second_jwks = (await second.get("/.well-known/jwks.json")).json()
+        me = await second.get("/auth/me", headers={"authorization": f"Bearer {token}"})
+
+    assert first_jwks == second_jwks
+    assert me.status_code == 200
+
+
+def run_auth_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auth_service", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_generate_key_writes_a_new_private_key_for_its_owner_only(tmp_path: Path) -> None:
+    result = run_auth_command("generate-key", "--out", "next.pem", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "next.pem"
+    assert written.stat().st_mode & 0o777 == 0o600
+    key = signing_key_from_pem(written.read_bytes())
+    assert key.kid in result.stdout
+
+
+def test_generate_key_never_overwrites_a_key(tmp_path: Path) -> None:
+    (tmp_path / "current.pem").write_bytes(b"the key in use")
+
+    result = run_auth_command("generate-key", "--out", "current.pem", cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "never overwritten" in result.stderr
+    assert (tmp_path / "current.pem").read_bytes() == b"the key in use"

@@ -82,6 +82,35 @@ def test_register_login_stock_order_and_read_back(client: httpx.Client) -> None:
     assert "upstream;dur=" not in anonymous.headers["server-timing"]
 
 
+def test_refresh_rotate_and_revoke_through_the_gateway(client: httpx.Client) -> None:
+    email, password = f"{uuid.uuid4().hex[:8]}@example.com", "a long enough password"
+    client.post("/auth/register", json={"email": email, "password": password})
+    metadata = client.get("/.well-known/oauth-authorization-server").json()
+    token_path = httpx.URL(metadata["token_endpoint"]).path
+    revoke_path = httpx.URL(metadata["revocation_endpoint"]).path
+    signed_in = client.post(
+        token_path, data={"grant_type": "password", "username": email, "password": password}
+    ).json()
+
+    refreshed = client.post(
+        token_path,
+        data={"grant_type": "refresh_token", "refresh_token": signed_in["refresh_token"]},
+    )
+    revoked = client.post(revoke_path, data={"token": refreshed.json()["refresh_token"]})
+    after_revocation = client.post(
+        token_path,
+        data={"grant_type": "refresh_token", "refresh_token": refreshed.json()["refresh_token"]},
+    )
+
+    assert refreshed.status_code == 200
+    me = client.get(
+        "/auth/me", headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    )
+    assert me.json()["email"] == email
+    assert revoked.status_code == 200
+    assert after_revocation.json()["error"] == "invalid_grant"
+
+
 def test_a_user_cannot_create_products_through_the_gateway(client: httpx.Client) -> None:
     response = client.post(
         "/products",

@@ -51,18 +51,23 @@ def running_server(
 
     `port` 0 takes a free one; a given port lets a test restart a service at the same address.
     """
+    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)
+    with serving(config, port=port) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serving(config: uvicorn.Config, *, port: int = 0) -> Iterator[str]:
+    """Run a uvicorn server with `config` on 127.0.0.1:`port` in a background thread."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)
-    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:
         wait_until(lambda: server.started, STARTUP_TIMEOUT_SECONDS, "the test server to start")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
