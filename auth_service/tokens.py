@@ -38,6 +38,7 @@ def issue_access_token(
         "exp": issued_at + timedelta(seconds=ttl_seconds),
         "jti": uuid.uuid4().hex,
     }
+    # An RS256 signature costs ~0.3 ms here: less than the hop to a worker thread would.
     token = jwt.encode(
         claims,
         key.private_key,
