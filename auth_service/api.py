@@ -25,7 +25,12 @@ from auth_service.oauth import (
     too_many_attempts_response,
 )
 from auth_service.passwords import Passwords
-from auth_service.refresh_tokens import InvalidRefreshToken, RefreshTokenReused, revoke
+from auth_service.refresh_tokens import (
+    InvalidRefreshToken,
+    Lifetimes,
+    RefreshTokenReused,
+    revoke,
+)
 from auth_service.schemas import (
     JWKS,
     AuthorizationServerMetadata,
@@ -143,7 +148,7 @@ async def _password_grant(
             email,
             password,
             client_address=request.client.host if request.client else None,
-            refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+            lifetimes=Lifetimes.from_settings(settings),
             now=utc_now(),
         )
     except LoginThrottled:
@@ -163,7 +168,7 @@ async def _refresh_token_grant(
         grant = await refresh_token_grant(
             session,
             require(form, "refresh_token"),
-            refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+            Lifetimes.from_settings(settings),
             now=utc_now(),
         )
     except InvalidRefreshToken as invalid:
@@ -207,7 +212,7 @@ async def token(
             grant = await _refresh_token_grant(form, session, settings, metrics)
         else:
             raise OAuthError(
-                "unsupported_grant_type", f"Grant type {grant_type!r} is not supported."
+                "unsupported_grant_type", "Supported grant types: password, refresh_token."
             )
     except OAuthError as error:
         return oauth_error_response(error)

@@ -20,6 +20,8 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     # A refresh token not used for this long expires (each use rotates it and restarts this).
     refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=300)
+    # A sign-in ends this long after its password grant, however often it is refreshed.
+    sign_in_max_age_seconds: int = Field(default=90 * 86_400, ge=300)
 
     # The RS256 signing key (PEM), mounted from a secret. Required in production; in
     # development a key is generated once into `development_key_file` so that restarts keep

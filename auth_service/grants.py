@@ -17,6 +17,7 @@ from auth_service.models import User
 from auth_service.passwords import Passwords
 from auth_service.refresh_tokens import (
     REVOKED_FOR_REUSE,
+    Lifetimes,
     RefreshTokenReused,
     revoke_family,
     rotate,
@@ -47,7 +48,7 @@ async def password_grant(
     password: str,
     *,
     client_address: str | None,
-    refresh_token_ttl_seconds: int,
+    lifetimes: Lifetimes,
     now: datetime,
 ) -> Grant:
     """Sign in; raises `LoginThrottled` (before any password check) or `InvalidCredentials`."""
@@ -65,22 +66,18 @@ async def password_grant(
         await throttle.give_back_attempt(session, email, client_address)
         if new_hash is not None:
             await replace_password_hash(session, user, new_hash)
-        refresh_token = await start_family(
-            session, user.id, ttl_seconds=refresh_token_ttl_seconds, now=now
-        )
+        refresh_token = await start_family(session, user.id, lifetimes, now=now)
     return Grant(user, refresh_token)
 
 
 async def refresh_token_grant(
-    session: AsyncSession, presented: str, *, refresh_token_ttl_seconds: int, now: datetime
+    session: AsyncSession, presented: str, lifetimes: Lifetimes, *, now: datetime
 ) -> Grant:
     """Rotate a refresh token; raises `InvalidRefreshToken`, after revoking the family when
     the token had been used before."""
     try:
         async with session.begin():
-            rotation = await rotate(
-                session, presented, ttl_seconds=refresh_token_ttl_seconds, now=now
-            )
+            rotation = await rotate(session, presented, lifetimes, now=now)
     except RefreshTokenReused as reuse:
         async with session.begin():
             await revoke_family(session, reuse.family_id, reason=REVOKED_FOR_REUSE, now=now)

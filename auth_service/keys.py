@@ -159,10 +159,5 @@ def load_key_set(settings: AuthSettings) -> KeySet:
     return KeySet.of(_load_signing_key(settings), others)
 
 
-def jwks_document(keys: Iterable[SigningKey | VerificationKey]) -> dict[str, Any]:
-    return {
-        "keys": [
-            (key.verification_key if isinstance(key, SigningKey) else key).public_jwk()
-            for key in keys
-        ]
-    }
+def jwks_document(keys: Iterable[VerificationKey]) -> dict[str, Any]:
+    return {"keys": [key.public_jwk() for key in keys]}

@@ -1,16 +1,20 @@
-"""Login throttling: a budget of attempts per account and per client address.
+"""Login throttling: a budget of attempts per account and per client address, per window.
 
 The counters live in the database, so every replica spends from the same budget. An attempt
 is counted before its password is checked, so that concurrent guesses cannot overrun the
 budget; a successful login gives its attempt back (and clears the account's count).
+Windows are fixed, so up to twice a budget fits around a window's edge: bounded, and simple
+enough for one upsert.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import case, delete, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,6 +39,17 @@ def _key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
+def client_network(address: str) -> str:
+    """Whom an address budget is for: the address, or for IPv6 its /64 (one subscriber's)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 @dataclass(frozen=True)
 class LoginThrottle:
     window: timedelta
@@ -52,7 +67,9 @@ class LoginThrottle:
     def _budgets(self, email: str, address: str | None) -> list[tuple[str, int]]:
         budgets = [(_key("account", normalize_email(email)), self.max_attempts_per_account)]
         if address:
-            budgets.append((_key("address", address), self.max_attempts_per_address))
+            budgets.append(
+                (_key("address", client_network(address)), self.max_attempts_per_address)
+            )
         return budgets
 
     async def spend_attempt(
@@ -64,7 +81,7 @@ class LoginThrottle:
         do not extend anything.
         """
         for key, budget in self._budgets(email, address):
-            attempts, window_started_at = await self._count(session, key, now)
+            attempts, window_started_at = await self._add_attempt(session, key, now)
             if attempts > budget:
                 reopens_at = window_started_at + self.window
                 retry_after = max(1, math.ceil((reopens_at - now).total_seconds()))
@@ -86,18 +103,26 @@ class LoginThrottle:
 
     async def delete_expired(self, session: AsyncSession, *, now: datetime) -> int:
         """Forget counters whose window is over; how many."""
-        deleted: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
-            delete(LoginAttempts)
-            .where(LoginAttempts.window_started_at <= now - self.window)
-            .execution_options(synchronize_session=False)
+        deleted = cast(
+            CursorResult[tuple[()]],
+            await session.execute(
+                delete(LoginAttempts)
+                .where(LoginAttempts.window_started_at <= now - self.window)
+                .execution_options(synchronize_session=False)
+            ),
         )
         return deleted.rowcount
 
-    async def _count(self, session: AsyncSession, key: str, now: datetime) -> tuple[int, datetime]:
+    async def _add_attempt(
+        self, session: AsyncSession, key: str, now: datetime
+    ) -> tuple[int, datetime]:
         """Add one attempt to `key` atomically (one upsert), starting a new window if the
         last one is over; the attempts so far and when the window started."""
-        is_postgres = session.get_bind().dialect.name == "postgresql"
-        insert = postgresql.insert if is_postgres else sqlite.insert
+        # Both dialects spell the upsert the same way; there is no portable one.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        if dialect not in ("postgresql", "sqlite"):
+            raise NotImplementedError(f"login throttling needs an upsert on {dialect}")
         window_is_over = LoginAttempts.window_started_at <= now - self.window
         statement = (
             insert(LoginAttempts)

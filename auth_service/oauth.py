@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -58,10 +59,8 @@ async def read_form(request: Request) -> Mapping[str, str]:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "The body is not a valid form.") from None
-    names = [name for name, _ in pairs]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise OAuthError("invalid_request", f"Parameters must not repeat: {', '.join(repeated)}.")
+    if max(Counter(name for name, _ in pairs).values(), default=0) > 1:
+        raise OAuthError("invalid_request", "Parameters must not repeat.")
     return {name: value for name, value in pairs if value}
 
 

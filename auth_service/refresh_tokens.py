@@ -12,11 +12,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth_service.config import AuthSettings
 from auth_service.models import RefreshToken, RefreshTokenFamily, User
 
 # 256 bits from the OS's CSPRNG, URL-safe: unguessable, so a fast hash is enough to store it.
@@ -48,20 +50,35 @@ class Rotation:
     refresh_token: str
 
 
+@dataclass(frozen=True)
+class Lifetimes:
+    """A token dies when unused for `idle`; a sign-in ends `maximum` after it began."""
+
+    idle: timedelta
+    maximum: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: AuthSettings) -> Lifetimes:
+        return cls(
+            idle=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            maximum=timedelta(seconds=settings.sign_in_max_age_seconds),
+        )
+
+
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _add_token(
-    session: AsyncSession, family_id: uuid.UUID, *, ttl_seconds: int, now: datetime
+    session: AsyncSession, family: RefreshTokenFamily, lifetimes: Lifetimes, now: datetime
 ) -> str:
     token = secrets.token_urlsafe(_TOKEN_BYTES)
     session.add(
         RefreshToken(
-            family_id=family_id,
+            family_id=family.id,
             token_hash=hash_refresh_token(token),
             created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
+            expires_at=min(now + lifetimes.idle, family.created_at + lifetimes.maximum),
         )
     )
     await session.flush()
@@ -69,17 +86,17 @@ async def _add_token(
 
 
 async def start_family(
-    session: AsyncSession, user_id: uuid.UUID, *, ttl_seconds: int, now: datetime
+    session: AsyncSession, user_id: uuid.UUID, lifetimes: Lifetimes, *, now: datetime
 ) -> str:
     """A new family for a fresh sign-in, and its first refresh token."""
     family = RefreshTokenFamily(user_id=user_id, created_at=now)
     session.add(family)
     await session.flush()
-    return await _add_token(session, family.id, ttl_seconds=ttl_seconds, now=now)
+    return await _add_token(session, family, lifetimes, now)
 
 
 async def rotate(
-    session: AsyncSession, presented: str, *, ttl_seconds: int, now: datetime
+    session: AsyncSession, presented: str, lifetimes: Lifetimes, *, now: datetime
 ) -> Rotation:
     """Spend `presented` and issue its successor in the same family.
 
@@ -91,6 +108,8 @@ async def rotate(
             select(RefreshToken, RefreshTokenFamily)
             .join(RefreshTokenFamily)
             .where(RefreshToken.token_hash == hash_refresh_token(presented))
+            # A revocation committing meanwhile is waited for, then seen (on Postgres).
+            .with_for_update(of=RefreshTokenFamily)
         )
     ).first()
     if row is None:
@@ -102,16 +121,27 @@ async def rotate(
         raise RefreshTokenReused(family.id)
     if token.expires_at <= now:
         raise InvalidRefreshToken("expired")
-    spent: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
-        update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
+    unrevoked_families = select(RefreshTokenFamily.id).where(
+        RefreshTokenFamily.revoked_at.is_(None)
+    )
+    spent = cast(
+        CursorResult[tuple[()]],
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token.id,
+                RefreshToken.used_at.is_(None),
+                # Where rows are not locked (SQLite), the write itself checks the family.
+                RefreshToken.family_id.in_(unrevoked_families),
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if spent.rowcount != 1:
         raise RefreshTokenReused(family.id)
     user = await session.get_one(User, family.user_id)
-    successor = await _add_token(session, family.id, ttl_seconds=ttl_seconds, now=now)
+    successor = await _add_token(session, family, lifetimes, now)
     return Rotation(user=user, refresh_token=successor)
 
 
@@ -140,10 +170,13 @@ async def revoke(session: AsyncSession, presented: str, *, now: datetime) -> uui
 
 async def delete_expired(session: AsyncSession, *, now: datetime) -> int:
     """Forget tokens past their expiry (and so past any use), and families left empty."""
-    deleted: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
-        delete(RefreshToken)
-        .where(RefreshToken.expires_at <= now)
-        .execution_options(synchronize_session=False)
+    deleted = cast(
+        CursorResult[tuple[()]],
+        await session.execute(
+            delete(RefreshToken)
+            .where(RefreshToken.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        ),
     )
     await session.execute(
         delete(RefreshTokenFamily)

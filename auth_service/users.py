@@ -59,14 +59,16 @@ async def check_password(passwords: Passwords, user: User | None, password: str)
 
 
 async def replace_password_hash(session: AsyncSession, user: User, new_hash: str) -> None:
-    """Store a fresh hash of the same password, unless the password changed meanwhile."""
+    """Store a fresh hash of the same password, unless the password changed meanwhile.
+
+    `user` is left as it was: changing it would make the session flush it unconditionally.
+    """
     await session.execute(
         update(User)
         .where(User.id == user.id, User.password_hash == user.password_hash)
         .values(password_hash=new_hash)
         .execution_options(synchronize_session=False)
     )
-    user.password_hash = new_hash
 
 
 async def ensure_admin(

@@ -9,6 +9,7 @@ async def test_metadata_describes_the_server_per_rfc8414(auth_client: httpx.Asyn
     response = await auth_client.get("/.well-known/oauth-authorization-server")
 
     assert response.status_code == 200
+    assert response.headers["cache-control"].startswith("public, max-age=")
     metadata = response.json()
     assert metadata["issuer"] == ISSUER
     assert metadata["token_endpoint"] == f"{ISSUER}/auth/token"

@@ -6,11 +6,12 @@ import time
 
 import httpx
 from argon2 import extract_parameters
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from auth_service.app import create_app
 from auth_service.config import AuthSettings
 from auth_service.models import User
+from auth_service.users import replace_password_hash
 from tests.auth_service.conftest import auth_app_client, register, request_token
 from tests.support.database import session_on
 from tests.support.servers import running_server
@@ -123,3 +124,19 @@ async def test_an_unknown_email_costs_as_much_as_a_wrong_password(
     # Without the decoy hash an unknown email would answer ~100 times faster.
     ratio = statistics.median(unknown_email) / statistics.median(wrong_password)
     assert 0.5 < ratio < 2
+
+
+async def test_a_rehash_never_overwrites_a_password_changed_meanwhile(
+    auth_client: httpx.AsyncClient, auth_database_url: str
+) -> None:
+    await register(auth_client)
+    async with session_on(auth_database_url) as session:
+        async with session.begin():
+            user = (await session.scalars(select(User))).one()
+        async with session_on(auth_database_url) as other, other.begin():
+            await other.execute(update(User).values(password_hash="changed meanwhile"))
+
+        async with session.begin():
+            await replace_password_hash(session, user, "a fresh hash of the old password")
+
+    assert await stored_hash(auth_database_url) == "changed meanwhile"

@@ -6,14 +6,22 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.config import AuthSettings
 from auth_service.housekeeping import delete_expired_records
 from auth_service.login_throttle import LoginThrottle
 from auth_service.models import RefreshToken, RefreshTokenFamily, User
-from auth_service.refresh_tokens import hash_refresh_token
+from auth_service.refresh_tokens import (
+    InvalidRefreshToken,
+    Lifetimes,
+    hash_refresh_token,
+    revoke,
+    rotate,
+)
+from shared.database import utc_now
 from tests.auth_service.conftest import auth_app_client, refresh, request_token, sign_in
 from tests.support.database import session_on
 
@@ -88,10 +96,12 @@ async def test_reusing_a_rotated_token_revokes_the_whole_family(
 async def test_reuse_revokes_only_its_own_family(auth_client: httpx.AsyncClient) -> None:
     phone = (await sign_in(auth_client))["refresh_token"]
     laptop = (await request_token(auth_client)).json()["refresh_token"]
-    await refresh(auth_client, phone)
+    phone_successor = (await refresh(auth_client, phone)).json()["refresh_token"]
 
-    await refresh(auth_client, phone)  # reuse: the phone's sign-in is revoked
+    reuse = await refresh(auth_client, phone)
 
+    assert reuse.status_code == 400
+    assert (await refresh(auth_client, phone_successor)).status_code == 400
     assert (await refresh(auth_client, laptop)).status_code == 200
 
 
@@ -140,8 +150,57 @@ async def test_refresh_tokens_live_as_long_as_configured(
     assert timedelta(seconds=3599) < lifetime < timedelta(seconds=3605)
 
 
-async def test_the_default_refresh_token_lifetime_is_14_days() -> None:
-    assert AuthSettings().refresh_token_ttl_seconds == 14 * 24 * 3600
+def test_refresh_tokens_last_14_days_unused_and_a_sign_in_90_days_by_default() -> None:
+    fields = AuthSettings.model_fields
+    assert fields["refresh_token_ttl_seconds"].default == 14 * 24 * 3600
+    assert fields["sign_in_max_age_seconds"].default == 90 * 24 * 3600
+
+
+async def test_a_sign_in_ends_at_its_maximum_age_however_often_it_is_refreshed(
+    auth_client: httpx.AsyncClient, auth_settings: AuthSettings, auth_database_url: str
+) -> None:
+    token = (await sign_in(auth_client))["refresh_token"]
+    began = datetime.now(UTC) - timedelta(seconds=auth_settings.sign_in_max_age_seconds - 60)
+    async with session_on(auth_database_url) as session, session.begin():
+        await session.execute(update(RefreshTokenFamily).values(created_at=began))
+
+    successor = (await refresh(auth_client, token)).json()["refresh_token"]
+
+    async with session_on(auth_database_url) as session:
+        stored = await session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(successor))
+        )
+    assert stored is not None
+    # Capped by the sign-in's end, not a fresh 14 days.
+    assert stored.expires_at - datetime.now(UTC) < timedelta(seconds=61)
+
+
+async def test_a_rotation_waits_for_a_revocation_in_progress_and_then_refuses(
+    auth_client: httpx.AsyncClient, auth_settings: AuthSettings, auth_database_url: str
+) -> None:
+    token = (await sign_in(auth_client))["refresh_token"]
+
+    async def rotate_in(session: AsyncSession) -> None:
+        async with session.begin():
+            await rotate(session, token, Lifetimes.from_settings(auth_settings), now=utc_now())
+
+    async with session_on(auth_database_url) as revoking, session_on(auth_database_url) as rotating:
+        async with revoking.begin():
+            await revoke(revoking, token, now=utc_now())
+            rotation = asyncio.create_task(rotate_in(rotating))
+            await until_a_session_waits_for_a_lock(auth_database_url)
+        with pytest.raises(InvalidRefreshToken):
+            await rotation
+
+
+async def until_a_session_waits_for_a_lock(database_url: str) -> None:
+    async with session_on(database_url) as probe, asyncio.timeout(5):
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while not await probe.scalar(waiting):
+            await probe.commit()  # statistics are a snapshot per transaction
 
 
 async def test_an_unknown_refresh_token_is_invalid_grant(auth_client: httpx.AsyncClient) -> None:

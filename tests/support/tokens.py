@@ -106,4 +106,6 @@ class JwksEndpoint:
         if self.is_failing:
             return Response("unavailable", status_code=503)
         headers = {} if self.max_age is None else {"Cache-Control": f"max-age={self.max_age}"}
-        return JSONResponse(jwks_document(self.keys), headers=headers)
+        return JSONResponse(
+            jwks_document(key.verification_key for key in self.keys), headers=headers
+        )
