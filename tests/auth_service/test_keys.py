@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -13,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
+from auth_service.__main__ import main as auth_command_line
 from auth_service.config import AuthSettings
 from auth_service.keys import SigningKey, jwk_thumbprint, load_key_set, signing_key_from_pem
 from tests.auth_service.conftest import auth_app_client, pem_of, register, request_token
@@ -166,33 +165,44 @@ async def test_replicas_with_the_same_secret_publish_the_same_keys_and_accept_ea
     assert me.status_code == 200
 
 
-def run_auth_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auth_service", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def run_auth_command(
+    *args: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """`python -m auth_service ARGS`, in this process: the exit code, stdout and stderr."""
+    monkeypatch.setattr(sys, "argv", ["auth_service", *args])
+    try:
+        auth_command_line()
+        exit_code = 0
+    except SystemExit as exit_:
+        exit_code = exit_.code if isinstance(exit_.code, int) else 1
+    captured = capsys.readouterr()
+    return exit_code, captured.out, captured.err
+
+
+def test_generate_key_writes_a_new_private_key_for_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written = tmp_path / "next.pem"
+
+    exit_code, out, err = run_auth_command(
+        "generate-key", "--out", str(written), monkeypatch=monkeypatch, capsys=capsys
     )
 
-
-def test_generate_key_writes_a_new_private_key_for_its_owner_only(tmp_path: Path) -> None:
-    result = run_auth_command("generate-key", "--out", "next.pem", cwd=tmp_path)
-
-    assert result.returncode == 0, result.stderr
-    written = tmp_path / "next.pem"
+    assert exit_code == 0, err
     assert written.stat().st_mode & 0o777 == 0o600
-    key = signing_key_from_pem(written.read_bytes())
-    assert key.kid in result.stdout
+    assert signing_key_from_pem(written.read_bytes()).kid in out
 
 
-def test_generate_key_never_overwrites_a_key(tmp_path: Path) -> None:
-    (tmp_path / "current.pem").write_bytes(b"the key in use")
+def test_generate_key_never_overwrites_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    current = tmp_path / "current.pem"
+    current.write_bytes(b"the key in use")
 
-    result = run_auth_command("generate-key", "--out", "current.pem", cwd=tmp_path)
+    exit_code, _, err = run_auth_command(
+        "generate-key", "--out", str(current), monkeypatch=monkeypatch, capsys=capsys
+    )
 
-    assert result.returncode != 0
-    assert "never overwritten" in result.stderr
-    assert (tmp_path / "current.pem").read_bytes() == b"the key in use"
+    assert exit_code != 0
+    assert "never overwritten" in err
+    assert current.read_bytes() == b"the key in use"
