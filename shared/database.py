@@ -53,6 +53,16 @@ def _configure_sqlite_connection(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # The driver would begin transactions late (at the first write), after their reads;
+    # `_begin_immediately` begins them itself.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediately(connection: Any) -> None:
+    """SQLite: every transaction takes the write lock at its start, so that transactions run
+    one after another and what one reads cannot change before it writes: the guarantees the
+    code gets from row locks and conditional updates on Postgres."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -61,6 +71,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         ensure_sqlite_directory(url)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine, "begin", _begin_immediately)
         return engine
     return create_async_engine(
         url,
