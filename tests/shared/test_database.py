@@ -24,7 +24,7 @@ async def test_sqlite_transactions_run_one_after_another_so_no_update_is_lost(
 
     async def increment(*, first: bool) -> None:
         async with sessionmaker() as session, session.begin():
-            value = await session.scalar(select(counters.c.value))
+            value = (await session.execute(select(counters.c.value))).scalar_one()
             if first:
                 first_has_read.set()
                 # The second transaction cannot even start reading until this one commits.
