@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from order_service.api import install_api
 from order_service.config import OrdersSettings
 from shared.database import check_database, open_database
+from shared.database_outage import install_database_outage_handler
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.service import create_service_app
 
@@ -35,5 +36,6 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness_checks={"database": check_database, "verification_keys": check_verification_keys},
     )
+    install_database_outage_handler(app)
     install_api(app)
     return app

@@ -59,6 +59,9 @@ class Order(Base):
         back_populates="order", order_by="OrderLine.position", cascade="all, delete-orphan"
     )
 
+    # Every UPDATE of an order bumps `version` (its ETag) and checks the one it read.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own idiom
+
 
 class OrderLine(Base):
     """One product of an order, with its name and price as they were when it was ordered."""

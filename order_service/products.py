@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -37,6 +38,19 @@ async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
     product = await session.get(Product, product_id)
     if product is None:
         raise ProductNotFound(product_id)
+    return product
+
+
+async def update_product(
+    session: AsyncSession, product_id: uuid.UUID, changes: Mapping[str, object]
+) -> Product:
+    """Set the given fields (name, price, stock); orders already placed keep their prices."""
+    product = await session.get(Product, product_id, with_for_update=True)
+    if product is None:
+        raise ProductNotFound(product_id)
+    for field, value in changes.items():
+        setattr(product, field, value)
+    await session.flush()
     return product
 
 

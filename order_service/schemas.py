@@ -9,8 +9,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from order_service.lifecycle import OrderStatus
 from order_service.money import format_money
-from order_service.orders import OrderStatus
+from order_service.stock import Requested
 from shared.text import SingleLineText
 
 # Money in: a positive amount with at most two decimal places ("12.50" or 12.5), at most a
@@ -37,6 +38,26 @@ class ProductCreate(BaseModel):
     stock: int = Field(ge=0, le=1_000_000_000)
 
 
+class ProductUpdate(BaseModel):
+    """Any of the fields; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
+    price: Price | None = None
+    stock: int | None = Field(default=None, ge=0, le=1_000_000_000)
+
+    @field_validator("name", "price", "stock", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+    def changes(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
+
+
 class ProductOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -61,7 +82,9 @@ class OrderItemIn(BaseModel):
     quantity: int = Field(ge=1, le=1000)
 
 
-class OrderCreate(BaseModel):
+class OrderLinesIn(BaseModel):
+    """The lines of an order, when it is placed (`POST`) or replaced (`PATCH`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     items: list[OrderItemIn] = Field(min_length=1, max_length=100)
@@ -73,6 +96,9 @@ class OrderCreate(BaseModel):
         if len(set(product_ids)) != len(product_ids):
             raise ValueError("each product may appear in one line only")
         return items
+
+    def requested(self) -> list[Requested]:
+        return [Requested(item.product_id, item.quantity) for item in self.items]
 
 
 class OrderLineOut(BaseModel):

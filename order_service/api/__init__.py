@@ -7,10 +7,23 @@ from fastapi.responses import JSONResponse
 
 from order_service.api.orders import router as orders_router
 from order_service.api.products import router as products_router
+from order_service.lifecycle import (
+    Action,
+    ActionForbidden,
+    InvalidTransition,
+    OrderNotModifiable,
+)
 from order_service.orders import OrderNotFound
 from order_service.products import ProductNotFound, SkuTaken
 from order_service.stock import OutOfStock, UnknownProducts
 from shared.problems import Problem, render_problem
+
+_PAST = {
+    Action.PAY: "paid",
+    Action.SHIP: "shipped",
+    Action.DELIVER: "delivered",
+    Action.CANCEL: "cancelled",
+}
 
 
 def _problem_for(exc: Exception) -> Problem:
@@ -43,6 +56,22 @@ def _problem_for(exc: Exception) -> Problem:
             return Problem(404, "No such product.")
         case OrderNotFound():
             return Problem(404, "No such order.")
+        case InvalidTransition():
+            return Problem(
+                409,
+                f"An order that is {exc.status} cannot be {_PAST[exc.action]}.",
+                slug="invalid-transition",
+                extensions={"status": str(exc.status), "action": str(exc.action)},
+            )
+        case OrderNotModifiable():
+            return Problem(
+                409,
+                f"Only a pending order can be changed; this one is {exc.status}.",
+                slug="order-not-modifiable",
+                extensions={"status": str(exc.status)},
+            )
+        case ActionForbidden():
+            return Problem(403, f"You may not {exc.action} this order.")
     raise exc
 
 
@@ -53,5 +82,14 @@ async def _handle_domain_error(_: Request, exc: Exception) -> JSONResponse:
 def install_api(app: FastAPI) -> None:
     app.include_router(products_router)
     app.include_router(orders_router)
-    for error in (OutOfStock, UnknownProducts, SkuTaken, ProductNotFound, OrderNotFound):
+    for error in (
+        OutOfStock,
+        UnknownProducts,
+        SkuTaken,
+        ProductNotFound,
+        OrderNotFound,
+        InvalidTransition,
+        OrderNotModifiable,
+        ActionForbidden,
+    ):
         app.add_exception_handler(error, _handle_domain_error)

@@ -1,25 +1,45 @@
-"""`/orders`: a user places and reads their own orders; an admin reads everyone's."""
+"""`/orders`: users place, change, pay and cancel their own orders; admins see everyone's
+and ship and deliver them."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
+from order_service.lifecycle import Action, OrderStatus
 from order_service.models import Order
-from order_service.orders import OrderStatus, get_order, list_orders, place_order
-from order_service.schemas import OrderCreate, OrderOut, OrderPage
-from order_service.stock import Requested
+from order_service.orders import (
+    find_order_to_change,
+    get_order,
+    list_orders,
+    place_order,
+    replace_lines,
+    take_action,
+)
+from order_service.schemas import OrderLinesIn, OrderOut, OrderPage
 from shared.database import DatabaseSession
 from shared.identity import CurrentIdentity
 from shared.pagination import CursorParam, Limit
+from shared.preconditions import require_if_match
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+
+IfMatch = Annotated[
+    str | None, Header(description="Change only if the order's ETag is still this one.")
+]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such order, or not yours"}}
+_STALE: dict[int | str, dict[str, Any]] = {412: {"description": "`If-Match` is stale"}}
 
 
 def _etag(order: Order) -> str:
     return f'"{order.version}"'
+
+
+def _order_response(order: Order, response: Response) -> OrderOut:
+    response.headers["ETag"] = _etag(order)
+    return OrderOut.model_validate(order)
 
 
 @router.post(
@@ -30,14 +50,12 @@ def _etag(order: Order) -> str:
     responses={409: {"description": "Out of stock; nothing was reserved"}},
 )
 async def create_order(
-    body: OrderCreate, session: DatabaseSession, identity: CurrentIdentity, response: Response
+    body: OrderLinesIn, session: DatabaseSession, identity: CurrentIdentity, response: Response
 ) -> OrderOut:
-    requested = [Requested(item.product_id, item.quantity) for item in body.items]
     async with session.begin():
-        order = await place_order(session, identity.user_id, requested)
+        order = await place_order(session, identity.user_id, body.requested())
     response.headers["Location"] = f"/orders/{order.id}"
-    response.headers["ETag"] = _etag(order)
-    return OrderOut.model_validate(order)
+    return _order_response(order, response)
 
 
 @router.get("", response_model=OrderPage, summary="List orders, newest first")
@@ -58,15 +76,71 @@ async def browse_orders(
     )
 
 
-@router.get(
-    "/{order_id}",
-    response_model=OrderOut,
-    summary="One order",
-    responses={404: {"description": "No such order, or not yours"}},
-)
+@router.get("/{order_id}", response_model=OrderOut, summary="One order", responses=_NOT_FOUND)
 async def show_order(
     order_id: uuid.UUID, session: DatabaseSession, identity: CurrentIdentity, response: Response
 ) -> OrderOut:
-    order = await get_order(session, order_id, identity)
-    response.headers["ETag"] = _etag(order)
-    return OrderOut.model_validate(order)
+    return _order_response(await get_order(session, order_id, identity), response)
+
+
+@router.patch(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="Replace a pending order's lines (stock is re-reserved)",
+    responses={
+        **_NOT_FOUND,
+        **_STALE,
+        409: {"description": "Not pending any more, or out of stock"},
+    },
+)
+async def change_order(
+    order_id: uuid.UUID,
+    body: OrderLinesIn,
+    session: DatabaseSession,
+    identity: CurrentIdentity,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrderOut:
+    async with session.begin():
+        order = await find_order_to_change(session, order_id, identity)
+        require_if_match(if_match, _etag(order))
+        await replace_lines(session, order, body.requested())
+    return _order_response(order, response)
+
+
+def _add_action_route(action: Action, summary: str, who: str) -> None:
+    async def act(
+        order_id: uuid.UUID,
+        session: DatabaseSession,
+        identity: CurrentIdentity,
+        response: Response,
+        if_match: IfMatch = None,
+    ) -> OrderOut:
+        async with session.begin():
+            order = await find_order_to_change(session, order_id, identity, action)
+            require_if_match(if_match, _etag(order))
+            await take_action(session, order, action)
+        return _order_response(order, response)
+
+    router.add_api_route(
+        f"/{{order_id}}/{action}",
+        act,
+        methods=["POST"],
+        name=f"{action}_order",
+        response_model=OrderOut,
+        summary=f"{summary} ({who})",
+        responses={
+            **_NOT_FOUND,
+            **_STALE,
+            403: {"description": f"Only the {who} may"},
+            409: {"description": "Not possible in the order's status (`invalid-transition`)"},
+        },
+    )
+
+
+_add_action_route(Action.PAY, "Pay a pending order", "owner")
+_add_action_route(Action.SHIP, "Ship a paid order", "admin")
+_add_action_route(Action.DELIVER, "Mark a shipped order delivered", "admin")
+_add_action_route(
+    Action.CANCEL, "Cancel a pending or paid order, restoring its stock", "owner or admin"
+)

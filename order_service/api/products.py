@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from order_service.products import create_product, get_product, list_products
-from order_service.schemas import ProductCreate, ProductOut, ProductPage
+from order_service.products import create_product, get_product, list_products, update_product
+from order_service.schemas import ProductCreate, ProductOut, ProductPage, ProductUpdate
 from shared.database import DatabaseSession
 from shared.identity import AdminIdentity, CurrentIdentity
 from shared.pagination import CursorParam, Limit
@@ -49,3 +49,17 @@ async def show_product(
     product_id: uuid.UUID, session: DatabaseSession, _: CurrentIdentity
 ) -> ProductOut:
     return ProductOut.model_validate(await get_product(session, product_id))
+
+
+@router.patch(
+    "/{product_id}",
+    response_model=ProductOut,
+    summary="Change a product's name, price or stock (admin)",
+    responses={403: {"description": "Not an admin"}, 404: {"description": "No such product"}},
+)
+async def change_product(
+    product_id: uuid.UUID, body: ProductUpdate, session: DatabaseSession, _: AdminIdentity
+) -> ProductOut:
+    async with session.begin():
+        product = await update_product(session, product_id, body.changes())
+    return ProductOut.model_validate(product)

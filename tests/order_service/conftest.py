@@ -89,3 +89,18 @@ async def place_order(
 ) -> httpx.Response:
     items = [{"product_id": product["id"], "quantity": quantity} for product, quantity in lines]
     return await client.post("/orders", json={"items": items}, headers=who)
+
+
+async def stock_of(client: httpx.AsyncClient, who: dict[str, str], product_id: str) -> int:
+    stock: int = (await client.get(f"/products/{product_id}", headers=who)).json()["stock"]
+    return stock
+
+
+async def act(
+    client: httpx.AsyncClient,
+    who: dict[str, str],
+    order: dict[str, Any],
+    action: str,
+    **headers: str,
+) -> httpx.Response:
+    return await client.post(f"/orders/{order['id']}/{action}", headers={**who, **headers})
