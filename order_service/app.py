@@ -9,9 +9,11 @@ from fastapi import FastAPI
 
 from order_service.api import install_api
 from order_service.config import OrdersSettings
+from order_service.idempotency import delete_expired_keys
 from shared.database import check_database, open_database
 from shared.database_outage import install_database_outage_handler
 from shared.jwks import check_verification_keys, remote_token_verifier
+from shared.periodic import running_periodically
 from shared.service import create_service_app
 
 
@@ -25,6 +27,11 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         async with (
             open_database(app, settings),
             remote_token_verifier(settings) as (verifier, jwks),
+            running_periodically(
+                lambda: delete_expired_keys(app.state.sessionmaker),
+                name="delete_expired_idempotency_keys",
+                interval_seconds=settings.housekeeping_interval_seconds,
+            ),
         ):
             app.state.token_verifier = verifier
             app.state.jwks = jwks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import DatabaseSettings, ServiceSettings, TokenVerificationSettings
@@ -12,3 +13,8 @@ class OrdersSettings(ServiceSettings, DatabaseSettings, TokenVerificationSetting
 
     port: int = 8002
     database_url: str = "sqlite+aiosqlite:///./var/orders.db"
+
+    # An Idempotency-Key is remembered this long (the contract promises at least 24 hours).
+    idempotency_key_ttl_seconds: int = Field(default=86_400, ge=86_400)
+    # How often expired idempotency keys are deleted.
+    housekeeping_interval_seconds: float = Field(default=3600, gt=0)

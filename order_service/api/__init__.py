@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from order_service.api.orders import router as orders_router
 from order_service.api.products import router as products_router
+from order_service.idempotency import IdempotencyKeyReused
 from order_service.lifecycle import (
     Action,
     ActionForbidden,
@@ -70,6 +71,12 @@ def _problem_for(exc: Exception) -> Problem:
                 slug="order-not-modifiable",
                 extensions={"status": str(exc.status)},
             )
+        case IdempotencyKeyReused():
+            return Problem(
+                422,
+                "This Idempotency-Key was used with a different request; use a new key.",
+                slug="idempotency-key-reused",
+            )
         case ActionForbidden():
             return Problem(403, f"You may not {exc.action} this order.")
     raise exc
@@ -91,5 +98,6 @@ def install_api(app: FastAPI) -> None:
         InvalidTransition,
         OrderNotModifiable,
         ActionForbidden,
+        IdempotencyKeyReused,
     ):
         app.add_exception_handler(error, _handle_domain_error)

@@ -4,10 +4,14 @@ and ship and deliver them."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_service.config import OrdersSettings
+from order_service.idempotency import StoredResponse, claim, fingerprint, remember
 from order_service.lifecycle import Action, OrderStatus
 from order_service.models import Order
 from order_service.orders import (
@@ -19,10 +23,11 @@ from order_service.orders import (
     take_action,
 )
 from order_service.schemas import OrderLinesIn, OrderOut, OrderPage
-from shared.database import DatabaseSession
+from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity
 from shared.pagination import CursorParam, Limit
 from shared.preconditions import require_if_match
+from shared.tokens import Identity
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -42,20 +47,85 @@ def _order_response(order: Order, response: Response) -> OrderOut:
     return OrderOut.model_validate(order)
 
 
+def _settings(request: Request) -> OrdersSettings:
+    settings: OrdersSettings = request.app.state.settings
+    return settings
+
+
+Settings = Annotated[OrdersSettings, Depends(_settings)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        # A token or a quoted string (the draft's sf-string) of visible ASCII.
+        pattern=r'^(?:[\x21-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
+        description="Retrying with the same key and body replays the first response.",
+    ),
+]
+
+
+def _created(order: Order) -> StoredResponse:
+    return StoredResponse(
+        status_code=201,
+        headers={"Location": f"/orders/{order.id}", "ETag": _etag(order)},
+        body=OrderOut.model_validate(order).model_dump_json(),
+    )
+
+
+async def _place_order_once(
+    session: AsyncSession,
+    identity: Identity,
+    body: OrderLinesIn,
+    key: str,
+    settings: OrdersSettings,
+) -> tuple[StoredResponse, bool]:
+    """The response for this key: a new order's, or the stored one (True) for a retry."""
+    request_fingerprint = fingerprint("POST", "/orders", body.model_dump(mode="json"))
+    async with session.begin():
+        stored = await claim(
+            session,
+            identity.user_id,
+            key,
+            request_fingerprint,
+            ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
+            now=utc_now(),
+        )
+        if stored is not None:
+            return stored, True
+        created = _created(await place_order(session, identity.user_id, body.requested()))
+        await remember(session, identity.user_id, key, created)
+    return created, False
+
+
 @router.post(
     "",
     status_code=201,
     response_model=OrderOut,
     summary="Place an order",
-    responses={409: {"description": "Out of stock; nothing was reserved"}},
+    responses={
+        409: {"description": "Out of stock; nothing was reserved"},
+        422: {"description": "Invalid, or an `Idempotency-Key` reused with another body"},
+    },
 )
 async def create_order(
-    body: OrderLinesIn, session: DatabaseSession, identity: CurrentIdentity, response: Response
-) -> OrderOut:
-    async with session.begin():
-        order = await place_order(session, identity.user_id, body.requested())
-    response.headers["Location"] = f"/orders/{order.id}"
-    return _order_response(order, response)
+    body: OrderLinesIn,
+    session: DatabaseSession,
+    identity: CurrentIdentity,
+    settings: Settings,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    if idempotency_key is None:
+        async with session.begin():
+            created = _created(await place_order(session, identity.user_id, body.requested()))
+        is_replay = False
+    else:
+        created, is_replay = await _place_order_once(
+            session, identity, body, idempotency_key.strip('"'), settings
+        )
+    headers = {**created.headers, **({"Idempotent-Replayed": "true"} if is_replay else {})}
+    return Response(
+        created.body, created.status_code, headers=headers, media_type="application/json"
+    )
 
 
 @router.get("", response_model=OrderPage, summary="List orders, newest first")
