@@ -18,6 +18,7 @@ from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
 from auth_service.users import ensure_admin
 from shared.database import check_database, open_database
+from shared.database_outage import install_database_outage_handler
 from shared.periodic import running_periodically
 from shared.service import create_service_app
 from shared.tokens import StaticKeySource, TokenVerifier
@@ -71,5 +72,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         readiness_checks={"database": check_database},
     )
     app.state.auth_metrics = AuthMetrics(app.state.metrics.registry)
+    install_database_outage_handler(app)
     app.include_router(router)
     return app

@@ -80,7 +80,20 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_timeout=settings.database_pool_timeout_seconds,
         # A connection broken by a database restart is replaced instead of failing a request.
         pool_pre_ping=True,
+        connect_args=_timeouts(url, settings),
     )
+
+
+def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, float]:
+    """Bounds on connecting and on every statement: a hung server fails fast (then 503)
+    instead of holding requests. asyncpg's own; another driver gets its defaults."""
+    if url.get_driver_name() != "asyncpg":
+        return {}
+    return {
+        "timeout": settings.database_connect_timeout_seconds,
+        # Also bounds the pre-ping: a connection that stopped answering is discarded.
+        "command_timeout": settings.database_command_timeout_seconds,
+    }
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -33,6 +33,12 @@ class DatabaseSettings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Opening a connection (TCP, TLS, authentication) gives up after this long, so that an
+    # unreachable or hung server answers 503 instead of hanging (asyncpg's default is 60 s).
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # One statement is cancelled after this long and its request answered 503; below the
+    # gateway's upstream timeout (10 s), so that clients get the service's own answer.
+    database_command_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 class TokenSettings(BaseSettings):

@@ -1,0 +1,122 @@
+"""A database that cannot be reached answers `503 Service Unavailable`, not a 500 or a hang.
+
+Only the failures that say "the database is away" qualify; an integrity error or a bug in a
+query stays what it is. The pool (with `pool_pre_ping`) replaces broken connections, so the
+service recovers by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Iterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from shared.problems import problem_response
+
+logger = logging.getLogger(__name__)
+
+# Long enough for a restarting database to come back, short enough not to idle clients.
+RETRY_AFTER_SECONDS = 5
+
+# SQLSTATEs of a server that is away or refuses work for now (not of a wrong request):
+# class 08 is "connection exception"; 57P01-57P03 are an administrator's or a crash's
+# shutdown and "the database system is starting up"; 53300 is "too many connections".
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08",)
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+# Socket errors that mean the server cannot be reached; filesystem errors are not among them.
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.EADDRNOTAVAIL,
+    }
+)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it was raised from, outermost first: SQLAlchemy's error, the
+    driver's, and the socket's. Not `__context__`: an error raised while handling an outage
+    is a bug of its own."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        if isinstance(current, DBAPIError) and current.orig is not None:
+            current = current.orig
+        else:
+            current = current.__cause__
+
+
+def _is_network_failure(error: BaseException) -> bool:
+    # The driver raises these bare when it cannot open a connection: refused, reset,
+    # unknown host, connect or command timeout. With several addresses to try, asyncio
+    # raises a plain OSError ("Multiple exceptions") that carries no errno.
+    if isinstance(error, ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    return type(error) is OSError and (error.errno is None or error.errno in _NETWORK_ERRNOS)
+
+
+def _is_unavailable_sqlstate(error: BaseException) -> bool:
+    # asyncpg and SQLAlchemy's adaptation of it say `sqlstate`, psycopg2 says `pgcode`.
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if not isinstance(sqlstate, str):
+        return False
+    return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot serve right now (as opposed to a bug)."""
+    for cause in _causes(error):
+        # The pool had no connection to give within `pool_timeout`: the database is too
+        # slow or away, and requests queue up behind it.
+        if isinstance(cause, PoolTimeoutError):
+            return True
+        # The dialect judged the connection lost (closed, reset, terminated by the server).
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if _is_unavailable_sqlstate(cause) or _is_network_failure(cause):
+            return True
+    return False
+
+
+def _cause_names(error: BaseException) -> str:
+    # Type names and no messages: a message may quote SQL parameters or the database URL.
+    return " <- ".join(type(cause).__name__ for cause in _causes(error))
+
+
+async def _answer_database_unavailable(_: Request, error: Exception) -> JSONResponse:
+    if not is_database_unavailable(error):
+        # Not an outage: the last-resort handler logs it and answers 500.
+        raise error
+    logger.warning("database_unavailable", extra={"error": _cause_names(error)})
+    return problem_response(
+        503,
+        "The service cannot reach its database right now; try again shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def install_database_outage_handler(app: FastAPI) -> None:
+    """Answer requests that fail because the database is away with a 503 problem.
+
+    For the services that own a database; it imports SQLAlchemy, which the gateway lacks.
+    """
+    # Raw network errors reach the app from the driver's connect, bypassing SQLAlchemy's
+    # wrapping; everything else the database says arrives as a SQLAlchemy error.
+    for error_type in (SQLAlchemyError, OSError):
+        app.add_exception_handler(error_type, _answer_database_unavailable)

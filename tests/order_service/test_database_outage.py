@@ -1,0 +1,149 @@
+"""A database outage: 503 problems while it lasts, not 500s or hangs; service as usual after.
+
+The service reaches its Postgres through a forwarder that the tests cut, stall and restore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from order_service.app import create_app
+from order_service.config import OrdersSettings
+from tests.support.apps import app_client
+from tests.support.tcp_forwarder import TcpForwarder
+
+# Short bounds keep the suite fast; the defaults are seconds.
+TIMEOUT_SECONDS = 0.3
+# No test may take longer than this, whatever happens to the database.
+TEST_DEADLINE_SECONDS = 10
+
+
+@pytest.fixture
+async def forwarder(orders_database_url: str) -> AsyncIterator[TcpForwarder]:
+    async with TcpForwarder.in_front_of(orders_database_url) as forwarder:
+        yield forwarder
+
+
+@pytest.fixture
+async def client(
+    orders_settings: OrdersSettings, orders_database_url: str, forwarder: TcpForwarder
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = orders_settings.model_copy(
+        update={
+            "database_url": forwarder.url_through(orders_database_url),
+            "database_connect_timeout_seconds": TIMEOUT_SECONDS,
+            "database_command_timeout_seconds": TIMEOUT_SECONDS,
+            "database_pool_timeout_seconds": TIMEOUT_SECONDS,
+        }
+    )
+    async with app_client(create_app(settings), "http://orders.test") as client:
+        yield client
+
+
+def _new_product() -> dict[str, Any]:
+    return {"sku": f"SKU-{uuid.uuid4().hex[:8]}", "name": "Mug", "price": "10.00", "stock": 5}
+
+
+async def _add_product(client: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, Any]:
+    response = await client.post("/products", json=_new_product(), headers=admin)
+    assert response.status_code == 201, response.text
+    product: dict[str, Any] = response.json()
+    return product
+
+
+def _order_of(product: dict[str, Any]) -> dict[str, Any]:
+    return {"items": [{"product_id": product["id"], "quantity": 1}]}
+
+
+def assert_database_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) > 0
+    assert response.json()["status"] == 503
+
+
+async def test_reads_and_writes_answer_503_problems_while_the_database_is_away(
+    client: httpx.AsyncClient,
+    forwarder: TcpForwarder,
+    admin: dict[str, str],
+    alice: dict[str, str],
+) -> None:
+    async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+        product = await _add_product(client, admin)
+        await forwarder.cut()
+
+        responses = [
+            await client.get("/products", headers=alice),
+            await client.get(f"/products/{product['id']}", headers=alice),
+            await client.get("/orders", headers=alice),
+            await client.post("/products", json=_new_product(), headers=admin),
+            await client.post("/orders", json=_order_of(product), headers=alice),
+        ]
+
+    for response in responses:
+        assert_database_unavailable(response)
+
+
+async def test_readiness_fails_while_the_database_is_away(
+    client: httpx.AsyncClient, forwarder: TcpForwarder, alice: dict[str, str]
+) -> None:
+    async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+        assert (await client.get("/products", headers=alice)).status_code == 200
+        await forwarder.cut()
+
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] != "ok"
+
+
+async def test_the_service_recovers_by_itself_when_the_database_returns(
+    client: httpx.AsyncClient,
+    forwarder: TcpForwarder,
+    admin: dict[str, str],
+    alice: dict[str, str],
+) -> None:
+    async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+        product = await _add_product(client, admin)
+        await forwarder.cut()
+        assert_database_unavailable(await client.get("/products", headers=alice))
+
+        await forwarder.restore()
+
+        assert (await client.get(f"/products/{product['id']}", headers=alice)).status_code == 200
+        placed = await client.post("/orders", json=_order_of(product), headers=alice)
+        assert placed.status_code == 201, placed.text
+        await _add_product(client, admin)
+        assert (await client.get("/health/ready")).status_code == 200
+
+
+async def test_a_hung_database_answers_503_within_the_timeouts_instead_of_hanging(
+    client: httpx.AsyncClient,
+    forwarder: TcpForwarder,
+    admin: dict[str, str],
+    alice: dict[str, str],
+) -> None:
+    async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+        product = await _add_product(client, admin)
+        forwarder.stall()
+
+        started = time.monotonic()
+        read = await client.get(f"/products/{product['id']}", headers=alice)
+        write = await client.post("/orders", json=_order_of(product), headers=alice)
+        elapsed = time.monotonic() - started
+
+        await forwarder.restore()
+        placed = await client.post("/orders", json=_order_of(product), headers=alice)
+
+    assert_database_unavailable(read)
+    assert_database_unavailable(write)
+    # Each request is bounded by the command and connect timeouts, not by the database.
+    assert elapsed < 2 * (2 * TIMEOUT_SECONDS + 1)
+    assert placed.status_code == 201, placed.text
