@@ -1,0 +1,126 @@
+"""Listing orders and products: a fixed number of queries, and plans that need no sort."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from order_service.app import create_app
+from order_service.config import OrdersSettings
+from order_service.lifecycle import OrderStatus
+from order_service.models import Product
+from order_service.orders import orders_page_query
+from shared.pagination import newest_first_page
+from shared.tokens import Identity
+from tests.order_service.conftest import Catalogue, place_order
+from tests.support.apps import app_client
+from tests.support.database import session_on
+
+
+@contextmanager
+def counting_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+async def app_and_client(
+    orders_settings: OrdersSettings,
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    app = create_app(orders_settings)
+    async with app_client(app, "http://orders.test") as client:
+        yield app, client
+
+
+async def test_listing_orders_takes_two_queries_whatever_the_page_size(
+    app_and_client: tuple[Any, httpx.AsyncClient],
+    admin: dict[str, str],
+    alice: dict[str, str],
+) -> None:
+    app, client = app_and_client
+    catalogue = Catalogue(client, admin)
+    products = [await catalogue.add(stock=100) for _ in range(3)]
+
+    async def statements_to_list() -> int:
+        with counting_statements(app.state.engine) as statements:
+            response = await client.get("/orders?limit=100", headers=alice)
+        assert response.status_code == 200
+        return len(statements)
+
+    await place_order(client, alice, *((product, 1) for product in products))
+    with_one = await statements_to_list()
+    for _ in range(15):
+        await place_order(client, alice, *((product, 1) for product in products))
+    with_sixteen = await statements_to_list()
+
+    assert with_one == with_sixteen == 2
+
+
+async def explain(database_url: str, statement: Any) -> str:
+    """Postgres's plan for `statement` with the alternatives to an ordered index scan priced
+    out of reach: a Sort left in the plan means that no index can serve the query's order."""
+    async with session_on(database_url) as session, session.begin():
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            await session.execute(text(f"SET LOCAL {setting} = off"))
+        compiled = statement.compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+        )
+        rows = await session.execute(text(f"EXPLAIN {compiled}"))
+        return "\n".join(row[0] for row in rows)
+
+
+USER = Identity(user_id=uuid.uuid4(), role="user")
+ADMIN = Identity(user_id=uuid.uuid4(), role="admin")
+
+
+@pytest.mark.parametrize(
+    ("viewer", "filters", "index"),
+    [
+        (USER, {}, "ix_orders_user_id_created_at_id"),
+        (USER, {"status": OrderStatus.PAID}, "ix_orders_user_id_created_at_id"),
+        (ADMIN, {}, "ix_orders_created_at_id"),
+        (ADMIN, {"user_id": USER.user_id}, "ix_orders_user_id_created_at_id"),
+    ],
+    ids=["own", "own-by-status", "admin-all", "admin-one-user"],
+)
+async def test_order_lists_are_served_by_an_index_without_sorting(
+    orders_database_url: str, viewer: Identity, filters: dict[str, Any], index: str
+) -> None:
+    query = orders_page_query(
+        viewer,
+        status=filters.get("status"),
+        user_id=filters.get("user_id"),
+        limit=20,
+        cursor=None,
+    )
+
+    plan = await explain(orders_database_url, query)
+
+    assert f"Index Scan Backward using {index}" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+async def test_the_product_list_is_served_by_an_index_without_sorting(
+    orders_database_url: str,
+) -> None:
+    query = newest_first_page(select(Product), Product.created_at, Product.id, limit=20, after=None)
+
+    plan = await explain(orders_database_url, query)
+
+    assert "Index Scan Backward using ix_products_created_at_id" in plan, plan
+    assert "Sort" not in plan, plan
