@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,11 +68,32 @@ def auth_database_url(databases: Databases, auth_template: str) -> Iterator[str]
 
 
 @pytest.fixture
-def orders_database_url(databases: Databases, orders_template: str) -> Iterator[str]:
+def postgres_orders_database_url(databases: Databases, orders_template: str) -> Iterator[str]:
     """A migrated orders database of this test's own."""
     name = databases.create("test_orders", template=orders_template)
     yield databases.url_of(name)
     databases.drop(name)
+
+
+@pytest.fixture
+def orders_database_url(postgres_orders_database_url: str) -> str:
+    """The orders database; the order service's own tests run on SQLite too."""
+    return postgres_orders_database_url
+
+
+@pytest.fixture(scope="session")
+def sqlite_orders_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "orders-template.db"
+    upgrade_to_head(ORDERS_MIGRATIONS, f"sqlite:///{path}", ORDERS_VERSION_TABLE)
+    return path
+
+
+@pytest.fixture
+def sqlite_orders_database_url(sqlite_orders_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite orders database of this test's own: a copy of the template file."""
+    path = tmp_path / "orders.db"
+    shutil.copyfile(sqlite_orders_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")

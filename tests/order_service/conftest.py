@@ -1,5 +1,5 @@
-"""The order service under test: its real app, a Postgres database of the test's own, and
-tokens verified through a real JWKS endpoint."""
+"""The order service under test: its real app, a database of the test's own (Postgres, and
+SQLite again), and tokens verified through a real JWKS endpoint."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ from order_service.app import create_app
 from order_service.config import OrdersSettings
 from tests.support.apps import app_client
 from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def orders_database_url(request: pytest.FixtureRequest) -> str:
+    """Every test of the contract runs on Postgres (production) and SQLite (`make run`)."""
+    url: str = request.getfixturevalue(f"{request.param}_orders_database_url")
+    return url
 
 
 @pytest.fixture

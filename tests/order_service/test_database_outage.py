@@ -26,6 +26,12 @@ TEST_DEADLINE_SECONDS = 10
 
 
 @pytest.fixture
+def orders_database_url(postgres_orders_database_url: str) -> str:
+    """Postgres only: SQLite is a file, there is no connection to cut."""
+    return postgres_orders_database_url
+
+
+@pytest.fixture
 async def forwarder(orders_database_url: str) -> AsyncIterator[TcpForwarder]:
     async with TcpForwarder.in_front_of(orders_database_url) as forwarder:
         yield forwarder

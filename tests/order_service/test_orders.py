@@ -9,8 +9,11 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from order_service.app import create_app
+from order_service.config import OrdersSettings
 from order_service.models import Product
 from tests.order_service.conftest import Catalogue, place_order
+from tests.support.apps import app_client
 from tests.support.database import session_on
 
 
@@ -251,3 +254,39 @@ async def test_concurrent_orders_never_oversell(
     assert statuses.count(201) == 10
     assert statuses.count(409) == 90
     assert await _stock(orders_client, alice, product["id"]) == 0
+
+
+async def test_two_replicas_on_one_database_never_oversell(
+    orders_settings: OrdersSettings,
+    catalogue: Catalogue,
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+) -> None:
+    product = await catalogue.add(stock=10)
+
+    async with app_client(create_app(orders_settings), "http://replica.test") as replica:
+        responses = await asyncio.gather(
+            *(place_order(client, alice, (product, 1)) for client in [orders_client, replica] * 50)
+        )
+
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(201) == 10
+    assert statuses.count(409) == 90
+    assert await _stock(orders_client, alice, product["id"]) == 0
+
+
+async def test_concurrent_multi_line_orders_in_opposite_orders_never_deadlock(
+    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    first, second = await catalogue.add(stock=40), await catalogue.add(stock=40)
+
+    responses = await asyncio.gather(
+        *(
+            place_order(orders_client, alice, *pair)
+            for pair in [((first, 1), (second, 1)), ((second, 1), (first, 1))] * 20
+        )
+    )
+
+    assert [response.status_code for response in responses] == [201] * 40
+    assert await _stock(orders_client, alice, first["id"]) == 0
+    assert await _stock(orders_client, alice, second["id"]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -101,5 +102,5 @@ async def test_the_database_itself_refuses_negative_stock(
         with pytest.raises(IntegrityError, match="stock_not_negative"):
             async with session.begin():
                 await session.execute(
-                    update(Product).where(Product.id == product["id"]).values(stock=-1)
+                    update(Product).where(Product.id == uuid.UUID(product["id"])).values(stock=-1)
                 )
