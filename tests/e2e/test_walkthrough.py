@@ -111,6 +111,52 @@ def test_refresh_rotate_and_revoke_through_the_gateway(client: httpx.Client) -> 
     assert after_revocation.json()["error"] == "invalid_grant"
 
 
+def test_an_orders_life_through_the_gateway(client: httpx.Client) -> None:
+    alice = _user(client)
+    admin = _token(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    sku = f"E2E-{uuid.uuid4().hex[:8]}"
+    product = client.post(
+        "/products", json={"sku": sku, "name": "Pen", "price": "1.50", "stock": 5}, headers=admin
+    ).json()
+    restocked = client.patch(f"/products/{product['id']}", json={"stock": 6}, headers=admin)
+    assert restocked.json()["stock"] == 6
+
+    def order_of(quantity: int) -> dict[str, object]:
+        return {"items": [{"product_id": product["id"], "quantity": quantity}]}
+
+    keyed = {**alice, "Idempotency-Key": uuid.uuid4().hex}
+    placed = client.post("/orders", json=order_of(2), headers=keyed)
+    replayed = client.post("/orders", json=order_of(2), headers=keyed)
+    assert (placed.status_code, replayed.status_code) == (201, 201)
+    assert replayed.json()["id"] == placed.json()["id"]
+    assert replayed.headers["idempotent-replayed"] == "true"
+    order_url = placed.headers["location"]
+
+    stale = client.patch(order_url, json=order_of(3), headers={**alice, "If-Match": '"0"'})
+    changed = client.patch(
+        order_url, json=order_of(3), headers={**alice, "If-Match": placed.headers["etag"]}
+    )
+    assert stale.status_code == 412
+    assert changed.status_code == 200
+    assert changed.json()["total"] == "4.50"
+
+    not_yet = client.post(f"{order_url}/ship", headers=admin)
+    assert not_yet.status_code == 409
+    assert not_yet.headers["content-type"] == "application/problem+json"
+    for who, action, status in [
+        (alice, "pay", "paid"),
+        (admin, "ship", "shipped"),
+        (admin, "deliver", "delivered"),
+    ]:
+        response = client.post(f"{order_url}/{action}", headers=who)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == status
+
+    cancelled = client.post("/orders", json=order_of(1), headers=alice)
+    assert client.post(f"{cancelled.headers['location']}/cancel", headers=alice).status_code == 200
+    assert client.get(f"/products/{product['id']}", headers=alice).json()["stock"] == 3
+
+
 def test_a_user_cannot_create_products_through_the_gateway(client: httpx.Client) -> None:
     response = client.post(
         "/products",
