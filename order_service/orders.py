@@ -148,6 +148,11 @@ async def take_action(session: AsyncSession, order: Order, action: Action) -> Or
     return order
 
 
+def _listing_scope(owner: uuid.UUID | None, status: OrderStatus | None) -> str:
+    """Which listing a cursor belongs to: whose orders, in which status."""
+    return f"orders|{owner or '*'}|{status or '*'}"
+
+
 def orders_page_query(
     viewer: Identity,
     *,
@@ -155,10 +160,11 @@ def orders_page_query(
     user_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
-) -> Select[Any]:
+) -> tuple[Select[Any], str]:
     """Newest first; a user sees their own orders, an admin everyone's (or one user's).
 
     Served by the indexes on (user_id, created_at, id) and (created_at, id), without a sort.
+    Returns the query and its listing's cursor scope.
     """
     statement = select(Order).options(selectinload(Order.lines))
     owner = viewer.user_id if not viewer.is_admin else user_id
@@ -166,7 +172,11 @@ def orders_page_query(
         statement = statement.where(Order.user_id == owner)
     if status is not None:
         statement = statement.where(Order.status == status)
-    return newest_first_page(statement, Order.created_at, Order.id, limit=limit, after=cursor)
+    scope = _listing_scope(owner, status)
+    query = newest_first_page(
+        statement, Order.created_at, Order.id, limit=limit, after=cursor, scope=scope
+    )
+    return query, scope
 
 
 async def list_orders(
@@ -179,7 +189,7 @@ async def list_orders(
     cursor: str | None,
 ) -> Page[Order]:
     """A page of orders with their lines: two queries, whatever the page size."""
-    statement = orders_page_query(
+    statement, scope = orders_page_query(
         viewer, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
-    return page_of((await session.scalars(statement)).all(), limit)
+    return page_of((await session.scalars(statement)).all(), limit, scope)

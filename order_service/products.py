@@ -56,6 +56,6 @@ async def update_product(
 
 async def list_products(session: AsyncSession, *, limit: int, cursor: str | None) -> Page[Product]:
     statement = newest_first_page(
-        select(Product), Product.created_at, Product.id, limit=limit, after=cursor
+        select(Product), Product.created_at, Product.id, limit=limit, after=cursor, scope="products"
     )
-    return page_of((await session.scalars(statement)).all(), limit)
+    return page_of((await session.scalars(statement)).all(), limit, "products")

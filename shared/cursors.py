@@ -1,13 +1,27 @@
-"""The opaque cursor of keyset pagination: the position after the last item of a page."""
+"""The opaque cursor of keyset pagination: the position after the last item of a page.
+
+A cursor carries a checksum over its position and the listing it belongs to (its scope: the
+filters), so that an edited cursor, or one taken from another listing, is refused instead
+of quietly paging from somewhere else. It is not a secret: a forged one can only move
+within what the caller may list anyway.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+_CHECK_BYTES = 8
+
+
+def _check(scope: str, payload: bytes) -> bytes:
+    return hashlib.sha256(scope.encode() + b"\0" + payload).digest()[:_CHECK_BYTES]
 
 
 class InvalidCursor(Exception):
@@ -21,16 +35,20 @@ class Cursor:
     created_at: datetime
     id: uuid.UUID
 
-    def encode(self) -> str:
-        raw = json.dumps([self.created_at.isoformat(), str(self.id)]).encode()
+    def encode(self, scope: str = "") -> str:
+        payload = json.dumps([self.created_at.isoformat(), str(self.id)]).encode()
+        raw = _check(scope, payload) + payload
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     @classmethod
-    def decode(cls, text: str) -> Cursor:
-        """Parse a cursor a client sent back; raises `InvalidCursor` for anything else."""
+    def decode(cls, text: str, scope: str = "") -> Cursor:
+        """Parse a cursor this listing (`scope`) gave out; raises `InvalidCursor` otherwise."""
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            created_at_text, item_id = json.loads(raw)
+            check, payload = raw[:_CHECK_BYTES], raw[_CHECK_BYTES:]
+            if not hmac.compare_digest(check, _check(scope, payload)):
+                raise ValueError("checksum")
+            created_at_text, item_id = json.loads(payload)
             created_at = datetime.fromisoformat(created_at_text)
             if created_at.tzinfo is None:
                 raise ValueError("naive timestamp")

@@ -29,13 +29,15 @@ def newest_first_page(
     *,
     limit: int,
     after: str | None,
+    scope: str,
 ) -> Select[Any]:
     """Order `statement` newest first and keep the rows after `after`, one more than `limit`.
 
-    The extra row tells whether there is a next page (see `page_of`).
+    The extra row tells whether there is a next page (see `page_of`). `scope` names the
+    listing and its filters: a cursor is only good for the listing that made it.
     """
     if after is not None:
-        cursor = Cursor.decode(after)
+        cursor = Cursor.decode(after, scope)
         statement = statement.where(tuple_(created_at, item_id) < (cursor.created_at, cursor.id))
     return statement.order_by(created_at.desc(), item_id.desc()).limit(limit + 1)
 
@@ -46,10 +48,10 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def page_of(rows: Sequence[T], limit: int) -> Page[T]:
+def page_of(rows: Sequence[T], limit: int, scope: str) -> Page[T]:
     """The first `limit` rows, with the cursor to the next page when there are more."""
     items = rows[:limit]
     has_more = len(rows) > limit
     last: Any = items[-1] if items else None
-    next_cursor = Cursor(last.created_at, last.id).encode() if has_more else None
+    next_cursor = Cursor(last.created_at, last.id).encode(scope) if has_more else None
     return Page(items=items, next_cursor=next_cursor)

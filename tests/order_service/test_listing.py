@@ -102,7 +102,7 @@ ADMIN = Identity(user_id=uuid.uuid4(), role="admin")
 async def test_order_lists_are_served_by_an_index_without_sorting(
     postgres_orders_database_url: str, viewer: Identity, filters: dict[str, Any], index: str
 ) -> None:
-    query = orders_page_query(
+    query, _ = orders_page_query(
         viewer,
         status=filters.get("status"),
         user_id=filters.get("user_id"),
@@ -119,7 +119,9 @@ async def test_order_lists_are_served_by_an_index_without_sorting(
 async def test_the_product_list_is_served_by_an_index_without_sorting(
     postgres_orders_database_url: str,
 ) -> None:
-    query = newest_first_page(select(Product), Product.created_at, Product.id, limit=20, after=None)
+    query = newest_first_page(
+        select(Product), Product.created_at, Product.id, limit=20, after=None, scope="products"
+    )
 
     plan = await explain(postgres_orders_database_url, query)
 

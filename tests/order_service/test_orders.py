@@ -290,3 +290,19 @@ async def test_concurrent_multi_line_orders_in_opposite_orders_never_deadlock(
     assert [response.status_code for response in responses] == [201] * 40
     assert await _stock(orders_client, alice, first["id"]) == 0
     assert await _stock(orders_client, alice, second["id"]) == 0
+
+
+async def test_a_cursor_from_another_listing_is_422(
+    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    product = await catalogue.add(stock=10)
+    for _ in range(3):
+        await place_order(orders_client, alice, (product, 1))
+    cursor = (await orders_client.get("/orders?limit=1", headers=alice)).json()["next_cursor"]
+
+    elsewhere = await orders_client.get(
+        f"/orders?limit=1&status=paid&cursor={cursor}", headers=alice
+    )
+
+    assert elsewhere.status_code == 422
+    assert elsewhere.headers["content-type"] == "application/problem+json"

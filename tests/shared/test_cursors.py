@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -9,9 +10,14 @@ import pytest
 from shared.cursors import Cursor, InvalidCursor
 
 
+def _signed(payload: bytes) -> str:
+    """A cursor with a valid checksum around `payload`, to reach the parser behind it."""
+    check = hashlib.sha256(b"\0" + payload).digest()[:8]
+    return base64.urlsafe_b64encode(check + payload).decode()
+
+
 def _encoded(created_at: str) -> str:
-    raw = f'["{created_at}", "5b4e0a3c-0000-0000-0000-000000000000"]'.encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return _signed(f'["{created_at}", "5b4e0a3c-0000-0000-0000-000000000000"]'.encode())
 
 
 def test_a_cursor_survives_its_round_trip() -> None:
@@ -24,14 +30,12 @@ def test_a_cursor_survives_its_round_trip() -> None:
     "text",
     [
         "not base64!",
-        base64.urlsafe_b64encode(b"not json").decode(),
-        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00"]').decode(),
-        base64.urlsafe_b64encode(b'["yesterday", "5b4e0a3c-0000-0000-0000-000000000000"]').decode(),
-        base64.urlsafe_b64encode(
-            b'["2026-01-01T00:00:00", "5b4e0a3c-0000-0000-0000-000000000000"]'
-        ).decode(),
-        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", "nope"]').decode(),
-        base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+        _signed(b"not json"),
+        _signed(b'["2026-01-01T00:00:00+00:00"]'),
+        _signed(b'["yesterday", "5b4e0a3c-0000-0000-0000-000000000000"]'),
+        _signed(b'["2026-01-01T00:00:00", "5b4e0a3c-0000-0000-0000-000000000000"]'),
+        _signed(b'["2026-01-01T00:00:00+00:00", "nope"]'),
+        _signed(b'{"a": 1}'),
         _encoded("0001-01-01T00:00:00+05:00"),
         _encoded("9999-12-31T23:59:59-05:00"),
     ],
@@ -57,3 +61,20 @@ def test_a_cursor_with_another_offset_is_read_in_utc() -> None:
 
     assert cursor.created_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert cursor.created_at.utcoffset() == timedelta(0)
+
+
+def test_an_edited_cursor_is_refused() -> None:
+    text = Cursor(datetime(2026, 1, 2, tzinfo=UTC), uuid.uuid4()).encode()
+    raw = bytearray(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    raw[-3] ^= 1  # one bit of the id
+
+    with pytest.raises(InvalidCursor):
+        Cursor.decode(base64.urlsafe_b64encode(bytes(raw)).decode())
+
+
+def test_a_cursor_is_good_only_for_the_listing_that_made_it() -> None:
+    text = Cursor(datetime(2026, 1, 2, tzinfo=UTC), uuid.uuid4()).encode("orders|*|paid")
+
+    assert Cursor.decode(text, "orders|*|paid")
+    with pytest.raises(InvalidCursor):
+        Cursor.decode(text, "orders|*|pending")
