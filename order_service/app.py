@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from order_service.api import install_api
 from order_service.config import OrdersSettings
 from order_service.idempotency import delete_expired_keys
+from order_service.metrics import OrderMetrics
 from shared.database import check_database, open_database
 from shared.database_outage import install_database_outage_handler
 from shared.jwks import check_verification_keys, remote_token_verifier
@@ -43,6 +44,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness_checks={"database": check_database, "verification_keys": check_verification_keys},
     )
+    app.state.order_metrics = OrderMetrics(app.state.metrics.registry)
     install_database_outage_handler(app)
     install_api(app)
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from order_service.config import OrdersSettings
 from order_service.idempotency import StoredResponse, claim, fingerprint, remember
 from order_service.lifecycle import Action, OrderStatus
+from order_service.metrics import OrderMetrics
 from order_service.models import Order
 from order_service.orders import (
     find_order_to_change,
@@ -52,7 +53,13 @@ def _settings(request: Request) -> OrdersSettings:
     return settings
 
 
+def _order_metrics(request: Request) -> OrderMetrics:
+    metrics: OrderMetrics = request.app.state.order_metrics
+    return metrics
+
+
 Settings = Annotated[OrdersSettings, Depends(_settings)]
+Metrics = Annotated[OrderMetrics, Depends(_order_metrics)]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -112,6 +119,7 @@ async def create_order(
     session: DatabaseSession,
     identity: CurrentIdentity,
     settings: Settings,
+    metrics: Metrics,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     if idempotency_key is None:
@@ -122,6 +130,8 @@ async def create_order(
         created, is_replay = await _place_order_once(
             session, identity, body, idempotency_key.strip('"'), settings
         )
+    if not is_replay:
+        metrics.orders_created.inc()
     headers = {**created.headers, **({"Idempotent-Replayed": "true"} if is_replay else {})}
     return Response(
         created.body, created.status_code, headers=headers, media_type="application/json"
@@ -184,12 +194,14 @@ def _add_action_route(action: Action, summary: str, who: str) -> None:
         session: DatabaseSession,
         identity: CurrentIdentity,
         response: Response,
+        metrics: Metrics,
         if_match: IfMatch = None,
     ) -> OrderOut:
         async with session.begin():
             order = await find_order_to_change(session, order_id, identity, action)
             require_if_match(if_match, _etag(order))
             await take_action(session, order, action)
+        metrics.order_actions.labels(action).inc()
         return _order_response(order, response)
 
     router.add_api_route(
