@@ -42,6 +42,10 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# A key deleted by the clean-up between our insert and our read is simply claimed again.
+_CLAIM_ATTEMPTS = 3
+
+
 async def claim(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -54,36 +58,45 @@ async def claim(
     """None when this request now owns the key (and must `remember` its response), else
     the response to replay. Raises `IdempotencyKeyReused` for a different request."""
     is_postgres = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert if is_postgres else sqlite.insert
-    claimed = await session.scalar(
-        insert(IdempotencyKey)
-        .values(
-            user_id=user_id,
-            key=key,
-            request_fingerprint=request_fingerprint,
-            created_at=now,
-            expires_at=now + ttl,
+    insert = (postgresql.insert if is_postgres else sqlite.insert)(IdempotencyKey).values(
+        user_id=user_id,
+        key=key,
+        request_fingerprint=request_fingerprint,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    # One atomic statement claims a new key or takes over an expired one; a key still in
+    # force is left alone (and a concurrent claim of it is waited for).
+    take_over_if_expired = insert.on_conflict_do_update(
+        index_elements=[IdempotencyKey.user_id, IdempotencyKey.key],
+        set_={
+            "request_fingerprint": insert.excluded.request_fingerprint,
+            "created_at": insert.excluded.created_at,
+            "expires_at": insert.excluded.expires_at,
+            "status_code": None,
+            "response_headers": None,
+            "response_body": None,
+        },
+        where=IdempotencyKey.expires_at <= now,
+    ).returning(IdempotencyKey.key)
+    for _ in range(_CLAIM_ATTEMPTS):
+        if await session.scalar(take_over_if_expired) is not None:
+            return None
+        stored = await session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+            )
         )
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    if claimed is not None:
-        return None
-    stored = await session.scalar(
-        select(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .with_for_update()
-    )
-    assert stored is not None  # the conflict was with a committed row
-    if stored.expires_at <= now:
-        # An expired key is free again (the clean-up had not come by yet).
-        await session.delete(stored)
-        await session.flush()
-        return await claim(session, user_id, key, request_fingerprint, ttl=ttl, now=now)
+        if stored is not None:
+            return _replay(stored, request_fingerprint)
+    raise RuntimeError(f"idempotency key {key!r} could not be claimed or read")
+
+
+def _replay(stored: IdempotencyKey, request_fingerprint: str) -> StoredResponse:
     if stored.request_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused(key)
-    assert stored.status_code is not None
-    assert stored.response_body is not None
+        raise IdempotencyKeyReused(stored.key)
+    if stored.status_code is None or stored.response_body is None:
+        raise RuntimeError("an idempotency key was committed without its response")
     return StoredResponse(
         stored.status_code, dict(stored.response_headers or {}), stored.response_body
     )

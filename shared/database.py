@@ -118,7 +118,9 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 # A handler's session; the handler opens the use case's one transaction with `session.begin()`.
-DatabaseSession = Annotated[AsyncSession, Depends(_session)]
+# It closes when the handler returns, before the response goes out: the connection is back in
+# the pool while the client reads, and a failure while closing still gets its error response.
+DatabaseSession = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
 async def check_database(request: Request) -> None:

@@ -65,10 +65,15 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         # A token or a quoted string (the draft's sf-string) of visible ASCII.
-        pattern=r'^(?:[\x21-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
+        # The draft's sf-string ("…", no quote or backslash inside), or the same unquoted.
+        pattern=r'^(?:[\x21\x23-\x5b\x5d-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
         description="Retrying with the same key and body replays the first response.",
     ),
 ]
+
+
+def _unquoted(key: str) -> str:
+    return key[1:-1] if key.startswith('"') else key
 
 
 def _created(order: Order) -> StoredResponse:
@@ -128,7 +133,7 @@ async def create_order(
         is_replay = False
     else:
         created, is_replay = await _place_order_once(
-            session, identity, body, idempotency_key.strip('"'), settings
+            session, identity, body, _unquoted(idempotency_key), settings
         )
     if not is_replay:
         metrics.orders_created.inc()

@@ -137,8 +137,32 @@ async def test_concurrent_duplicates_across_replicas_create_one_order(
             )
         )
 
+    assert [r.status_code for r in responses] == [201] * 10
     assert len({r.json()["id"] for r in responses}) == 1
     assert await count_orders(orders_database_url) == 1
+    assert await stock_of(orders_client, alice, product["id"]) == 9
+
+
+async def test_concurrent_retries_with_an_expired_key_create_one_new_order(
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+    product: dict[str, Any],
+    orders_database_url: str,
+) -> None:
+    first = await post_order(orders_client, alice, order_body(product))
+    async with session_on(orders_database_url) as session, session.begin():
+        await session.execute(
+            update(IdempotencyKey).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    responses = await asyncio.gather(
+        *(post_order(orders_client, alice, order_body(product)) for _ in range(8))
+    )
+
+    assert [r.status_code for r in responses] == [201] * 8
+    [new_id] = {r.json()["id"] for r in responses}
+    assert new_id != first.json()["id"]
+    assert await count_orders(orders_database_url) == 2
 
 
 async def test_a_failed_request_leaves_the_key_free_for_its_retry(
@@ -212,7 +236,20 @@ async def test_a_quoted_key_is_the_same_key(
 
 
 @pytest.mark.parametrize(
-    "key", ["", "x" * 256, "has\u0001control", "é"], ids=["empty", "long", "control", "non-ascii"]
+    "key",
+    ["", "x" * 256, "has\u0001control", "é", '""', '"', '"a', 'a"', '"a"b"', "a\\b"],
+    ids=[
+        "empty",
+        "long",
+        "control",
+        "non-ascii",
+        "empty-quoted",
+        "lone-quote",
+        "unclosed",
+        "unopened",
+        "inner-quote",
+        "backslash",
+    ],
 )
 async def test_a_malformed_key_is_422(
     orders_client: httpx.AsyncClient, alice: dict[str, str], product: dict[str, Any], key: str

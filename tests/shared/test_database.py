@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, Table, select, update
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
+from starlette.types import Message, Receive, Scope, Send
 
-from shared.database import create_engine, create_sessionmaker
+from shared.database import DatabaseSession, create_engine, create_sessionmaker, open_database
 from shared.settings import DatabaseSettings
 
 counters = Table("counters", MetaData(), Column("value", Integer, nullable=False))
@@ -44,3 +49,40 @@ async def test_sqlite_transactions_run_one_after_another_so_no_update_is_lost(
             assert await connection.scalar(select(counters.c.value)) == 2
     finally:
         await engine.dispose()
+
+
+async def test_a_handlers_session_is_closed_before_its_response_goes_out(
+    tmp_path: Path,
+) -> None:
+    settings = DatabaseSettings(database_url=f"sqlite:///{tmp_path / 'test.db'}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_database(app, settings):
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/")
+    async def read(session: DatabaseSession) -> int:
+        value: int = (await session.execute(text("SELECT 1"))).scalar_one()
+        return value
+
+    connections_out_at_response_start: list[int] = []
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                connections_out_at_response_start.append(app.state.engine.pool.checkedout())
+            await send(message)
+
+        await app(scope, receive, send_recording)
+
+    transport = httpx.ASGITransport(app=recording)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
+        assert (await client.get("/")).json() == 1
+
+    assert connections_out_at_response_start == [0]
