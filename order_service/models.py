@@ -51,9 +51,11 @@ class Order(Base):
         CheckConstraint(
             "status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled')", name="status"
         ),
-        # The list queries: a user's orders newest first, and everyone's for admins.
+        # The list queries: a user's orders newest first, everyone's for admins, and
+        # everyone's in one status (the admins' "what to ship" list).
         Index("ix_orders_user_id_created_at_id", "user_id", "created_at", "id"),
         Index("ix_orders_created_at_id", "created_at", "id"),
+        Index("ix_orders_status_created_at_id", "status", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

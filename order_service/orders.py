@@ -103,8 +103,6 @@ async def find_order_to_change(
         .where(Order.id == order_id, *_visible_to(viewer))
         .options(selectinload(Order.lines))
         .with_for_update(of=Order)
-        # Another transaction may have changed the order since this session last read it.
-        .execution_options(populate_existing=True)
     )
     order = await session.scalar(statement)
     if order is None:
@@ -133,6 +131,7 @@ async def replace_lines(
     await session.flush()  # the old lines go before new ones take their positions
     order.lines.extend(_lines(requested, snapshots))
     order.total = _total(order.lines)
+    # Set even when the total stays: the order row must be updated, for its version.
     order.updated_at = utc_now()
     await session.flush()
     return order
@@ -143,7 +142,6 @@ async def take_action(session: AsyncSession, order: Order, action: Action) -> Or
     order.status = next_status(OrderStatus(order.status), action)
     if releases_stock(action):
         await change_stock(session, {line.product_id: -line.quantity for line in order.lines})
-    order.updated_at = utc_now()
     await session.flush()
     return order
 

@@ -68,7 +68,12 @@ async def change_stock(
         columns = (Product.sku, Product.name, Product.price)
         if quantity == 0:
             # Unchanged, but locked like the others: its snapshot must not move meanwhile.
-            locked = select(*columns).where(Product.id == product_id).with_for_update()
+            locked = (
+                select(*columns)
+                .where(Product.id == product_id)
+                # FOR NO KEY UPDATE, as the UPDATEs take: foreign-key checks still pass.
+                .with_for_update(key_share=True)
+            )
             row = (await session.execute(locked)).one_or_none()
         else:
             changed = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,16 +46,20 @@ def ensure_sqlite_directory(url: URL) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers proceed during a write; foreign keys are off in SQLite unless asked.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-    # The driver would begin transactions late (at the first write), after their reads;
-    # `_begin_immediately` begins them itself.
-    dbapi_connection.isolation_level = None
+def _sqlite_connection_setup(busy_timeout_seconds: float) -> Callable[[Any, Any], None]:
+    def configure(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed during a write; foreign keys are off unless asked for.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # How long to wait for another transaction's lock before "database is locked" (503).
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        cursor.close()
+        # The driver would begin transactions late (at the first write), after their reads;
+        # `_begin_immediately` begins them itself.
+        dbapi_connection.isolation_level = None
+
+    return configure
 
 
 def _begin_immediately(connection: Any) -> None:
@@ -70,7 +74,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     if is_sqlite(url):
         ensure_sqlite_directory(url)
         engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        setup = _sqlite_connection_setup(settings.database_command_timeout_seconds)
+        event.listen(engine.sync_engine, "connect", setup)
         event.listen(engine.sync_engine, "begin", _begin_immediately)
         return engine
     return create_async_engine(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import sqlite3
 from collections.abc import Iterator
 
 from fastapi import FastAPI, Request
@@ -79,6 +80,12 @@ def _is_unavailable_sqlstate(error: BaseException) -> bool:
     return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
 
 
+def _is_busy_sqlite(error: BaseException) -> bool:
+    # SQLite's "database is locked": another transaction held the lock past busy_timeout.
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """Whether `error` says the database cannot serve right now (as opposed to a bug)."""
     for cause in _causes(error):
@@ -90,6 +97,8 @@ def is_database_unavailable(error: BaseException) -> bool:
         if isinstance(cause, DBAPIError) and cause.connection_invalidated:
             return True
         if _is_unavailable_sqlstate(cause) or _is_network_failure(cause):
+            return True
+        if _is_busy_sqlite(cause):
             return True
     return False
 

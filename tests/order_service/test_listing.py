@@ -89,18 +89,30 @@ USER = Identity(user_id=uuid.uuid4(), role="user")
 ADMIN = Identity(user_id=uuid.uuid4(), role="admin")
 
 
+BY_USER, BY_TIME, BY_STATUS = (
+    "ix_orders_user_id_created_at_id",
+    "ix_orders_created_at_id",
+    "ix_orders_status_created_at_id",
+)
+
+
 @pytest.mark.parametrize(
-    ("viewer", "filters", "index"),
+    ("viewer", "filters", "indexes"),
     [
-        (USER, {}, "ix_orders_user_id_created_at_id"),
-        (USER, {"status": OrderStatus.PAID}, "ix_orders_user_id_created_at_id"),
-        (ADMIN, {}, "ix_orders_created_at_id"),
-        (ADMIN, {"user_id": USER.user_id}, "ix_orders_user_id_created_at_id"),
+        (USER, {}, {BY_USER}),
+        # Either index serves this order; which is cheaper depends on the data.
+        (USER, {"status": OrderStatus.PAID}, {BY_USER, BY_STATUS}),
+        (ADMIN, {}, {BY_TIME}),
+        (ADMIN, {"user_id": USER.user_id}, {BY_USER}),
+        (ADMIN, {"status": OrderStatus.PAID}, {BY_STATUS}),
     ],
-    ids=["own", "own-by-status", "admin-all", "admin-one-user"],
+    ids=["own", "own-by-status", "admin-all", "admin-one-user", "admin-by-status"],
 )
 async def test_order_lists_are_served_by_an_index_without_sorting(
-    postgres_orders_database_url: str, viewer: Identity, filters: dict[str, Any], index: str
+    postgres_orders_database_url: str,
+    viewer: Identity,
+    filters: dict[str, Any],
+    indexes: set[str],
 ) -> None:
     query, _ = orders_page_query(
         viewer,
@@ -112,7 +124,7 @@ async def test_order_lists_are_served_by_an_index_without_sorting(
 
     plan = await explain(postgres_orders_database_url, query)
 
-    assert f"Index Scan Backward using {index}" in plan, plan
+    assert any(f"Index Scan Backward using {index} " in plan for index in indexes), plan
     assert "Sort" not in plan, plan
 
 
