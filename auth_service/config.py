@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DatabaseSettings, ServiceSettings, TokenSettings
+from shared.settings import CommaSeparatedPaths, DatabaseSettings, ServiceSettings, TokenSettings
 
 
 class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
@@ -31,7 +30,7 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     # More keys to publish in the JWKS, comma-separated PEM files (public or private): the
     # previous signing key until the tokens it signed have expired, and the next one for a
     # while before it starts signing. See "Rotating the signing key" in the README.
-    verification_key_files: Annotated[tuple[Path, ...], NoDecode] = ()
+    verification_key_files: CommaSeparatedPaths = ()
     jwks_max_age_seconds: int = Field(default=300, ge=0)
 
     # argon2id, by default with RFC 9106's second recommended profile (64 MiB, 3 passes, 4 lanes).
@@ -53,10 +52,3 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     # Bootstrap: when both are set, this account exists and is an admin after start-up.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
-
-    @field_validator("verification_key_files", mode="before")
-    @classmethod
-    def _split_paths(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
-        return value

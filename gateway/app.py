@@ -1,19 +1,27 @@
-"""Builds the gateway's app: one pooled client per upstream, one route per table entry."""
+"""Builds the gateway's app: one pooled client and circuit breaker per upstream, one route per
+table entry, the rate limiter, CORS and the merged API documents."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.circuit import CircuitBreaker
 from gateway.config import GatewaySettings
-from gateway.proxy import proxy
+from gateway.docs import install_api_docs
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import Proxy, Upstream
+from gateway.rate_limit import open_rate_limiter
 from gateway.routes import PROXIED_METHODS, ROUTES, ProxyRoute
 from gateway.timing import ServerTimingMiddleware
+from gateway.token_cache import VerifiedTokenCache
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.service import create_service_app
 
@@ -29,9 +37,6 @@ def _upstream_client(base_url: str, settings: GatewaySettings) -> httpx.AsyncCli
             max_connections=settings.upstream_max_connections,
             max_keepalive_connections=settings.upstream_max_connections,
         ),
-        timeout=httpx.Timeout(
-            settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
-        ),
         # The client's redirects and cookies are the client's business, not the gateway's.
         follow_redirects=False,
     )
@@ -42,13 +47,15 @@ def _upstream_client(base_url: str, settings: GatewaySettings) -> httpx.AsyncCli
 
 def _proxy_endpoint(route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        state = request.app.state
-        return await proxy(request, route, state.upstreams[route.upstream], state.token_verifier)
+        proxy: Proxy = request.app.state.proxy
+        return await proxy.handle(request, route)
 
     return endpoint
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, routes: Sequence[ProxyRoute] = ROUTES
+) -> FastAPI:
     settings = settings or GatewaySettings()
     upstream_urls = {"auth": settings.auth_url, "orders": settings.orders_url}
 
@@ -57,23 +64,65 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.settings = settings
         async with AsyncExitStack() as stack:
             app.state.upstreams = {
-                name: await stack.enter_async_context(_upstream_client(url, settings))
+                name: Upstream(
+                    name,
+                    await stack.enter_async_context(_upstream_client(url, settings)),
+                    CircuitBreaker(
+                        failure_threshold=settings.circuit_failure_threshold,
+                        open_seconds=settings.circuit_open_seconds,
+                    ),
+                )
                 for name, url in upstream_urls.items()
             }
             # Keys load lazily: the gateway starts even while the auth service is still down.
             verifier, jwks = await stack.enter_async_context(remote_token_verifier(settings))
-            app.state.token_verifier = verifier
             app.state.jwks = jwks
+            verified_tokens = VerifiedTokenCache(
+                verifier, max_entries=settings.verified_token_cache_size
+            )
+            jwks.key_set_listeners.append(verified_tokens.clear)
+            app.state.proxy = Proxy(
+                app.state.upstreams,
+                verified_tokens,
+                await stack.enter_async_context(open_rate_limiter(settings)),
+                app.state.gateway_metrics,
+                settings,
+            )
             yield
 
+    cors = (
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_allow_origins),
+                allow_methods=PROXIED_METHODS,
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+                expose_headers=[
+                    "ETag",
+                    "Location",
+                    "Retry-After",
+                    "RateLimit",
+                    "RateLimit-Policy",
+                    "Server-Timing",
+                    "X-Request-ID",
+                ],
+                max_age=600,
+            )
+        ]
+        if settings.cors_allow_origins
+        else []
+    )
     app = create_service_app(
         title="Order platform gateway",
         description="The public entry point: verifies access tokens and proxies to the services.",
         lifespan=lifespan,
         readiness_checks={"verification_keys": check_verification_keys},
+        serves_own_docs=False,
+        middleware=[*cors, Middleware(ServerTimingMiddleware)],
     )
-    app.add_middleware(ServerTimingMiddleware)
-    for route in ROUTES:
+    app.state.gateway_metrics = GatewayMetrics(app.state.metrics.registry)
+    install_api_docs(app, settings)
+    for route in routes:
         endpoint = _proxy_endpoint(route)
         for path in (route.prefix, route.prefix + "/{path:path}"):
             # An API route (not a bare Starlette one) so that metrics and logs see its template.

@@ -1,24 +1,44 @@
-"""Forwarding one request to its upstream over a pooled httpx client, streaming both ways."""
+"""Forwarding one request to its upstream: authenticate, limit, send (retrying where that is
+safe), and stream the answer back; every way this can fail has its own status."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.circuit import CircuitBreaker, CircuitOpen
+from gateway.config import GatewaySettings
 from gateway.headers import client_response_headers, upstream_request_headers
-from gateway.routes import ProxyRoute
-from shared.identity import identify
+from gateway.metrics import GatewayMetrics
+from gateway.rate_limit import RateLimiter, rate_limit_headers
+from gateway.routes import IDEMPOTENT_METHODS, ProxyRoute
+from shared.identity import bearer_token, unauthorized
 from shared.problems import Problem
 from shared.request_context import current_request_id
-from shared.tokens import TokenVerifier
+from shared.tokens import Identity, InvalidToken, Verifier
 
 logger = logging.getLogger(__name__)
+
+# Upstream answers that count against its circuit, like failing to answer at all.
+_FAILURE_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str
+    client: httpx.AsyncClient
+    breaker: CircuitBreaker
+
+
+class BodyTooLarge(Exception):
+    """The client's body went past the limit while it was being forwarded."""
 
 
 def _has_dot_segments(path: str) -> bool:
@@ -28,6 +48,24 @@ def _has_dot_segments(path: str) -> bool:
 
 def _has_body(request: Request) -> bool:
     return "content-length" in request.headers or "transfer-encoding" in request.headers
+
+
+def _declared_length(request: Request) -> int | None:
+    try:
+        return int(request.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _limited(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, cut off with `BodyTooLarge` past `limit` bytes (for bodies
+    whose length was not declared: chunked ones)."""
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        yield chunk
 
 
 def _upstream_url(client: httpx.AsyncClient, request: Request) -> httpx.URL:
@@ -41,82 +79,204 @@ def _server_timing(**durations: float) -> str:
     return ", ".join(f"{name};dur={seconds * 1000:.1f}" for name, seconds in durations.items())
 
 
-async def proxy(
-    request: Request,
-    route: ProxyRoute,
-    client: httpx.AsyncClient,
-    verifier: TokenVerifier,
-) -> Response:
-    if _has_dot_segments(request.scope["path"]):
-        # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape its route.
-        raise Problem(400, "The path must not contain `.` or `..` segments.")
-    started_at = time.perf_counter()
-    try:
-        identity = (
-            None
-            if route.is_public
-            else await identify(verifier, request.headers.get("authorization"))
+class Proxy:
+    def __init__(
+        self,
+        upstreams: dict[str, Upstream],
+        verifier: Verifier,
+        rate_limiter: RateLimiter,
+        metrics: GatewayMetrics,
+        settings: GatewaySettings,
+    ) -> None:
+        self.upstreams = upstreams
+        self.verifier = verifier
+        self.rate_limiter = rate_limiter
+        self.metrics = metrics
+        self.settings = settings
+
+    async def handle(self, request: Request, route: ProxyRoute) -> Response:
+        if _has_dot_segments(request.scope["path"]):
+            # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape.
+            raise Problem(400, "The path must not contain `.` or `..` segments.")
+        started_at = time.perf_counter()
+        try:
+            identity = None if route.is_public else await self._authenticate(request)
+        except Problem as refusal:
+            refusal.headers["Server-Timing"] = _server_timing(auth=time.perf_counter() - started_at)
+            raise
+        authenticated_at = time.perf_counter()
+        limit_headers = await self._spend_rate_limit(request, identity)
+        declared = _declared_length(request)
+        if declared is not None and declared > self.settings.max_body_bytes:
+            raise self._too_large(limit_headers)
+        upstream = self.upstreams[route.upstream]
+
+        def timing() -> str:
+            return _server_timing(
+                auth=authenticated_at - started_at,
+                upstream=time.perf_counter() - authenticated_at,
+            )
+
+        try:
+            upstream.breaker.before_request()
+        except CircuitOpen as open_circuit:
+            self.metrics.circuit_open.labels(upstream.name).inc()
+            raise Problem(
+                503,
+                f"The {upstream.name} service is failing; the gateway is giving it a rest.",
+                headers={
+                    "Retry-After": str(open_circuit.retry_after_seconds),
+                    "Server-Timing": timing(),
+                },
+            ) from None
+        answer = await self._forward(request, route, upstream, identity, timing, limit_headers)
+        response = StreamingResponse(
+            self._relay(answer, upstream.name),
+            status_code=answer.status_code,
+            background=BackgroundTask(answer.aclose),
         )
-    except Problem as refusal:
-        refusal.headers["Server-Timing"] = _server_timing(auth=time.perf_counter() - started_at)
-        raise
-    authenticated_at = time.perf_counter()
+        response.raw_headers = [
+            *client_response_headers(answer.headers.raw),
+            *limit_headers,
+            (b"server-timing", timing().encode()),
+        ]
+        return response
 
-    def timing() -> str:
-        return _server_timing(
-            auth=authenticated_at - started_at, upstream=time.perf_counter() - authenticated_at
+    async def _authenticate(self, request: Request) -> Identity:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            self.metrics.auth_failures.labels("missing token").inc()
+            raise unauthorized()
+        try:
+            return await self.verifier.verify(token)
+        except InvalidToken as invalid:
+            self.metrics.auth_failures.labels(invalid.reason).inc()
+            raise unauthorized(invalid.reason) from None
+
+    async def _spend_rate_limit(
+        self, request: Request, identity: Identity | None
+    ) -> list[tuple[bytes, bytes]]:
+        """The RateLimit headers for the response; raises 429 when the budget is spent."""
+        if identity is not None:
+            key = f"user:{identity.user_id}"
+        else:
+            key = f"address:{request.client.host if request.client else 'unknown'}"
+        decision = await self.rate_limiter.acquire(key)
+        headers = rate_limit_headers(decision, self.settings)
+        if not decision.is_allowed:
+            self.metrics.rate_limited.inc()
+            raise Problem(
+                429,
+                "Too many requests; slow down and retry later.",
+                headers={
+                    "Retry-After": str(decision.retry_after_seconds),
+                    **{name.decode(): value.decode() for name, value in headers},
+                },
+            )
+        return headers
+
+    def _too_large(self, limit_headers: list[tuple[bytes, bytes]]) -> Problem:
+        return Problem(
+            413,
+            f"The request body is larger than {self.settings.max_body_bytes} bytes.",
+            headers={name.decode(): value.decode() for name, value in limit_headers},
         )
 
-    client_address = request.client.host if request.client else None
-    headers = upstream_request_headers(
-        request.headers.raw,
-        identity=identity,
-        request_id=current_request_id() or "",
-        client_address=client_address,
-        scheme=request.url.scheme,
-    )
-    upstream_request = client.build_request(
-        request.method,
-        _upstream_url(client, request),
-        headers=headers,
-        content=request.stream() if _has_body(request) else None,
-    )
-    try:
-        upstream = await client.send(upstream_request, stream=True)
-    except httpx.TimeoutException:
-        logger.warning("upstream_timeout", extra={"upstream": route.upstream})
-        raise Problem(
-            504,
-            f"The {route.upstream} service did not answer in time.",
-            headers={"Server-Timing": timing()},
-        ) from None
-    except httpx.TransportError as exc:
-        logger.warning(
-            "upstream_unreachable", extra={"upstream": route.upstream, "error": repr(exc)}
+    async def _forward(
+        self,
+        request: Request,
+        route: ProxyRoute,
+        upstream: Upstream,
+        identity: Identity | None,
+        timing: Callable[[], str],
+        limit_headers: list[tuple[bytes, bytes]],
+    ) -> httpx.Response:
+        """The upstream's answer (its body still to come), or the problem that replaces it."""
+        headers = upstream_request_headers(
+            request.headers.raw,
+            identity=identity,
+            request_id=current_request_id() or "",
+            client_address=request.client.host if request.client else None,
+            scheme=request.url.scheme,
         )
-        raise Problem(
-            502,
-            f"The {route.upstream} service could not be reached.",
-            headers={"Server-Timing": timing()},
-        ) from None
-
-    response = StreamingResponse(
-        _relay(upstream, route),
-        status_code=upstream.status_code,
-        background=BackgroundTask(upstream.aclose),
-    )
-    response.raw_headers = client_response_headers(upstream.headers.raw)
-    response.raw_headers.append((b"server-timing", timing().encode()))
-    return response
-
-
-async def _relay(upstream: httpx.Response, route: ProxyRoute) -> AsyncIterator[bytes]:
-    """The upstream body as it arrives, undecoded; a failure midway cuts the response."""
-    try:
-        async for chunk in upstream.aiter_raw():
-            yield chunk
-    except httpx.TransportError as exc:
-        logger.warning(
-            "upstream_response_cut", extra={"upstream": route.upstream, "error": repr(exc)}
+        body = (
+            _limited(request.stream(), self.settings.max_body_bytes) if _has_body(request) else None
         )
-        raise
+        timeout = httpx.Timeout(
+            route.timeout_seconds or self.settings.upstream_timeout_seconds,
+            connect=self.settings.upstream_connect_timeout_seconds,
+        )
+        is_retry_safe = request.method in IDEMPOTENT_METHODS and body is None
+
+        def build() -> httpx.Request:
+            return upstream.client.build_request(
+                request.method,
+                _upstream_url(upstream.client, request),
+                headers=headers,
+                content=body,
+                timeout=timeout,
+            )
+
+        sent_at = time.perf_counter()
+        try:
+            answer = await self._send_with_retry(upstream, build, is_retry_safe)
+        except BodyTooLarge:
+            upstream.breaker.record_neither()
+            raise self._too_large(limit_headers) from None
+        except httpx.TimeoutException:
+            self._record_failure(upstream, "timeout")
+            raise Problem(
+                504,
+                f"The {upstream.name} service did not answer in time.",
+                headers={"Server-Timing": timing()},
+            ) from None
+        except httpx.TransportError as error:
+            self._record_failure(upstream, "unreachable")
+            logger.warning(
+                "upstream_unreachable", extra={"upstream": upstream.name, "error": repr(error)}
+            )
+            raise Problem(
+                502,
+                f"The {upstream.name} service could not be reached.",
+                headers={"Server-Timing": timing()},
+            ) from None
+        self.metrics.upstream_duration.labels(upstream.name).observe(time.perf_counter() - sent_at)
+        if answer.status_code in _FAILURE_STATUSES:
+            self._record_failure(upstream, "status")
+        else:
+            upstream.breaker.record_success()
+        return answer
+
+    async def _send_with_retry(
+        self, upstream: Upstream, build: Callable[[], httpx.Request], is_retry_safe: bool
+    ) -> httpx.Response:
+        """Send; once more when that cannot do a request twice: the connection was never made
+        (nothing was sent), or the method is idempotent and has no body to replay."""
+        try:
+            return await upstream.client.send(build(), stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            pass
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A pooled connection the upstream had closed, or a reset: safe to repeat only
+            # when repeating changes nothing.
+            if not is_retry_safe:
+                raise
+        self.metrics.upstream_retries.labels(upstream.name).inc()
+        return await upstream.client.send(build(), stream=True)
+
+    def _record_failure(self, upstream: Upstream, kind: str) -> None:
+        upstream.breaker.record_failure()
+        self.metrics.upstream_failures.labels(upstream.name, kind).inc()
+        if kind != "status":
+            logger.warning("upstream_failed", extra={"upstream": upstream.name, "kind": kind})
+
+    async def _relay(self, answer: httpx.Response, upstream: str) -> AsyncIterator[bytes]:
+        """The upstream body as it arrives, undecoded; a failure midway cuts the response."""
+        try:
+            async for chunk in answer.aiter_raw():
+                yield chunk
+        except httpx.TransportError as error:
+            logger.warning(
+                "upstream_response_cut", extra={"upstream": upstream, "error": repr(error)}
+            )
+            raise

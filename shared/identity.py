@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.problems import Problem
-from shared.tokens import Identity, InvalidToken, TokenVerifier
+from shared.tokens import Identity, InvalidToken, Verifier
 
 # auto_error=False: a missing token is answered by us, as problem+json with WWW-Authenticate.
 _bearer = HTTPBearer(auto_error=False, description="An access token from `POST /auth/token`.")
@@ -30,7 +30,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-async def identify(verifier: TokenVerifier, authorization: str | None) -> Identity:
+async def identify(verifier: Verifier, authorization: str | None) -> Identity:
     """The verified identity behind an `Authorization` header, or a 401 problem."""
     token = bearer_token(authorization)
     if token is None:
@@ -46,7 +46,7 @@ async def authenticate(
     # Declared for the OpenAPI document (the "Authorize" button of /docs); parsed below.
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Identity:
-    verifier: TokenVerifier = request.app.state.token_verifier
+    verifier: Verifier = request.app.state.token_verifier
     return await identify(verifier, request.headers.get("authorization"))
 
 

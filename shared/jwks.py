@@ -77,6 +77,8 @@ class JWKSCache:
         self._last_attempt_at = float("-inf")
         self._lock = asyncio.Lock()
         self._background_refresh: asyncio.Task[None] | None = None
+        # Called when the set of published kids changes (a key added or dropped).
+        self.key_set_listeners: list[Callable[[], None]] = []
 
     @property
     def is_loaded(self) -> bool:
@@ -138,9 +140,13 @@ class JWKSCache:
             logger.warning("jwks_empty", extra={"url": self.url})
             return
         ttl = _max_age(response.headers.get("cache-control"))
+        has_changed = keys.keys() != self._keys.keys()
         self._keys = keys
         self._expires_at = self.clock() + (self.default_ttl_seconds if ttl is None else ttl)
         logger.info("jwks_loaded", extra={"kids": sorted(keys)})
+        if has_changed:
+            for listener in self.key_set_listeners:
+                listener()
 
 
 @asynccontextmanager

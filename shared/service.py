@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.types import Lifespan
 
 from shared.health import ReadinessCheck, health_router
@@ -19,8 +20,23 @@ def create_service_app(
     description: str,
     lifespan: Lifespan[FastAPI],
     readiness_checks: Mapping[str, ReadinessCheck],
+    serves_own_docs: bool = True,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    """`serves_own_docs=False` leaves `/docs` and `/openapi.json` to the app (the gateway's
+    document is its upstreams'); `middleware` (outermost first) runs inside the request
+    context and metrics, so that what it answers is logged, counted and has a request id."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if serves_own_docs else None,
+        docs_url="/docs" if serves_own_docs else None,
+        redoc_url="/redoc" if serves_own_docs else None,
+    )
+    for layer in reversed(middleware):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     app.state.metrics = ServiceMetrics()
     install_problem_handlers(app)
     app.include_router(health_router(readiness_checks))

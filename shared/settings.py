@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+# Lists read from one environment variable, comma-separated: `a.pem,b.pem`.
+CommaSeparatedStrings = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+CommaSeparatedPaths = Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 class ServiceSettings(BaseSettings):

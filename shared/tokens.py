@@ -31,12 +31,27 @@ class Identity:
         return self.role == "admin"
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    identity: Identity
+    # `exp`, as a Unix time.
+    expires_at: float
+    # The key that signed it: it must still be published for the token to stay good.
+    kid: str
+
+
 class InvalidToken(Exception):
     """The token cannot be trusted; `reason` is safe to show to the client."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Verifier(Protocol):
+    """Turns a bearer token into the identity it proves, or raises `InvalidToken`."""
+
+    async def verify(self, token: str) -> Identity: ...
 
 
 class KeySource(Protocol):
@@ -63,6 +78,10 @@ class TokenVerifier:
         self.leeway_seconds = leeway_seconds
 
     async def verify(self, token: str) -> Identity:
+        return (await self.verify_in_full(token)).identity
+
+    async def verify_in_full(self, token: str) -> VerifiedToken:
+        """The identity, with what a cache of verified tokens needs to know."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -94,7 +113,7 @@ class TokenVerifier:
             raise InvalidToken("token expired") from None
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(_describe(exc)) from None
-        return _identity_from(claims)
+        return VerifiedToken(_identity_from(claims), float(claims["exp"]), kid)
 
 
 def _describe(exc: jwt.InvalidTokenError) -> str:

@@ -1,0 +1,71 @@
+"""A circuit breaker per upstream: after a run of failures, fail fast for a while.
+
+Closed: requests pass, and `failure_threshold` failures in a row open the circuit. Open:
+requests are refused at once (503) for `open_seconds`, which spares a struggling upstream
+and the clients' time. Half-open: then one request at a time tries; its success closes the
+circuit, its failure opens it again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from enum import StrEnum
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitOpen(Exception):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"circuit open, retry after {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        *,
+        failure_threshold: int,
+        open_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.open_seconds = open_seconds
+        self.clock = clock
+        self.state = CircuitState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._is_trial_in_flight = False
+
+    def before_request(self) -> None:
+        """Let the request through, or raise `CircuitOpen`."""
+        if self.state is CircuitState.CLOSED:
+            return
+        remaining = self._opened_at + self.open_seconds - self.clock()
+        if self.state is CircuitState.OPEN and remaining > 0:
+            raise CircuitOpen(max(1, math.ceil(remaining)))
+        if self._is_trial_in_flight:
+            raise CircuitOpen(1)
+        self.state = CircuitState.HALF_OPEN
+        self._is_trial_in_flight = True
+
+    def record_neither(self) -> None:
+        """The request ended for a reason that says nothing of the upstream (the client's)."""
+        self._is_trial_in_flight = False
+
+    def record_success(self) -> None:
+        self.state = CircuitState.CLOSED
+        self._failures = 0
+        self._is_trial_in_flight = False
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        if self.state is CircuitState.HALF_OPEN or self._failures >= self.failure_threshold:
+            self.state = CircuitState.OPEN
+            self._opened_at = self.clock()
+            self._is_trial_in_flight = False
