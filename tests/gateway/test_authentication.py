@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
 from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client, gateway_settings
@@ -111,3 +112,22 @@ async def test_gateway_metrics_label_proxied_requests_by_route(
     assert (
         'http_requests_total{method="GET",route="/orders/{path:path}",status="200"} 2.0' in metrics
     )
+
+
+async def test_authentication_failures_are_counted_by_reason(
+    gateway: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    expired = tokens.issue(now=datetime.now(UTC) - timedelta(hours=1))
+    await gateway.get("/orders")
+    await gateway.get("/orders", headers={"authorization": f"Bearer {expired}"})
+    await gateway.get("/orders", headers={"authorization": f"Bearer {expired}"})
+
+    text = (await gateway.get("/metrics")).text
+    counts = {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "gateway_auth_failures"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert counts == {"missing token": 1, "token expired": 2}
