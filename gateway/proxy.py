@@ -102,6 +102,12 @@ class Proxy:
         try:
             identity = None if route.is_public else await self._authenticate(request)
         except Problem as refusal:
+            # A refused token still spends from its address's budget: a client spraying bad
+            # tokens is limited like any anonymous one.
+            refusal_headers = await self._spend_rate_limit(request, None)
+            refusal.headers.update(
+                {name.decode(): value.decode() for name, value in refusal_headers}
+            )
             refusal.headers["Server-Timing"] = _server_timing(auth=time.perf_counter() - started_at)
             raise
         authenticated_at = time.perf_counter()
@@ -231,10 +237,7 @@ class Proxy:
                 headers={"Server-Timing": timing()},
             ) from None
         except httpx.TransportError as error:
-            self._record_failure(upstream, "unreachable")
-            logger.warning(
-                "upstream_unreachable", extra={"upstream": upstream.name, "error": repr(error)}
-            )
+            self._record_failure(upstream, "unreachable", error)
             raise Problem(
                 502,
                 f"The {upstream.name} service could not be reached.",
@@ -264,11 +267,16 @@ class Proxy:
         self.metrics.upstream_retries.labels(upstream.name).inc()
         return await upstream.client.send(build(), stream=True)
 
-    def _record_failure(self, upstream: Upstream, kind: str) -> None:
+    def _record_failure(
+        self, upstream: Upstream, kind: str, error: Exception | None = None
+    ) -> None:
         upstream.breaker.record_failure()
         self.metrics.upstream_failures.labels(upstream.name, kind).inc()
         if kind != "status":
-            logger.warning("upstream_failed", extra={"upstream": upstream.name, "kind": kind})
+            logger.warning(
+                "upstream_failed",
+                extra={"upstream": upstream.name, "kind": kind, "error": repr(error)},
+            )
 
     async def _relay(self, answer: httpx.Response, upstream: str) -> AsyncIterator[bytes]:
         """The upstream body as it arrives, undecoded; a failure midway cuts the response."""

@@ -414,3 +414,18 @@ async def test_a_redis_that_never_answers_does_not_hold_requests_up(silent_serve
 
     assert (decision.is_allowed, again.is_allowed) == (True, True)
     assert time.monotonic() - started_at < 1.5
+
+
+async def test_refused_tokens_spend_from_their_addresses_budget(
+    limited_settings: GatewaySettings,
+) -> None:
+    bad = {"authorization": "Bearer not-a-token"}
+    async with gateway_client(create_app(limited_settings)) as gateway:
+        refused = [await gateway.get("/orders", headers=bad) for _ in range(2)]
+        limited = await gateway.get("/orders", headers=bad)
+        anonymous = await gateway.post("/auth/register", json={})
+
+    assert [response.status_code for response in refused] == [401, 401]
+    assert "ratelimit" in refused[0].headers
+    assert limited.status_code == 429
+    assert anonymous.status_code == 429  # the same address's budget
