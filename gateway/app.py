@@ -121,7 +121,7 @@ def create_app(
         middleware=[*cors, Middleware(ServerTimingMiddleware)],
     )
     app.state.gateway_metrics = GatewayMetrics(app.state.metrics.registry)
-    install_api_docs(app, settings)
+    install_api_docs(app, settings, routes)
     for route in routes:
         endpoint = _proxy_endpoint(route)
         for path in (route.prefix, route.prefix + "/{path:path}"):
