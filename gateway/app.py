@@ -9,12 +9,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.circuit import CircuitBreaker
 from gateway.config import GatewaySettings
+from gateway.cors import ProblemCORSMiddleware
 from gateway.docs import install_api_docs
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy, Upstream
@@ -36,9 +36,14 @@ def _upstream_client(base_url: str, settings: GatewaySettings) -> httpx.AsyncCli
         limits=httpx.Limits(
             max_connections=settings.upstream_max_connections,
             max_keepalive_connections=settings.upstream_max_connections,
+            # Well inside uvicorn's 5 s: a connection the upstream is about to close is not
+            # reused (a POST on it would fail with no safe retry).
+            keepalive_expiry=2.0,
         ),
         # The client's redirects and cookies are the client's business, not the gateway's.
         follow_redirects=False,
+        # Upstreams are reached directly, whatever HTTP(S)_PROXY the environment names.
+        trust_env=False,
     )
     for name in _HTTPX_DEFAULT_HEADERS:
         del client.headers[name]
@@ -93,10 +98,16 @@ def create_app(
     cors = (
         [
             Middleware(
-                CORSMiddleware,
+                ProblemCORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
                 allow_methods=PROXIED_METHODS,
-                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "If-Match",
+                    "X-Request-ID",
+                ],
                 expose_headers=[
                     "ETag",
                     "Location",

@@ -4,6 +4,10 @@ Closed: requests pass, and `failure_threshold` failures in a row open the circui
 requests are refused at once (503) for `open_seconds`, which spares a struggling upstream
 and the clients' time. Half-open: then one request at a time tries; its success closes the
 circuit, its failure opens it again.
+
+Each request gets a ticket, the circuit's generation when it started: an outcome that comes
+back after the circuit opened (a slow request started before) says nothing of the upstream
+now, and is ignored.
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._is_trial_in_flight = False
+        self._generation = 0
 
-    def before_request(self) -> None:
-        """Let the request through, or raise `CircuitOpen`."""
+    def before_request(self) -> int:
+        """Let the request through, returning its ticket, or raise `CircuitOpen`."""
         if self.state is CircuitState.CLOSED:
-            return
+            return self._generation
         remaining = self._opened_at + self.open_seconds - self.clock()
         if self.state is CircuitState.OPEN and remaining > 0:
             raise CircuitOpen(max(1, math.ceil(remaining)))
@@ -53,19 +58,26 @@ class CircuitBreaker:
             raise CircuitOpen(1)
         self.state = CircuitState.HALF_OPEN
         self._is_trial_in_flight = True
+        return self._generation
 
-    def record_neither(self) -> None:
+    def record_neither(self, ticket: int) -> None:
         """The request ended for a reason that says nothing of the upstream (the client's)."""
-        self._is_trial_in_flight = False
+        if ticket == self._generation:
+            self._is_trial_in_flight = False
 
-    def record_success(self) -> None:
+    def record_success(self, ticket: int) -> None:
+        if ticket != self._generation:
+            return
         self.state = CircuitState.CLOSED
         self._failures = 0
         self._is_trial_in_flight = False
 
-    def record_failure(self) -> None:
+    def record_failure(self, ticket: int) -> None:
+        if ticket != self._generation:
+            return
         self._failures += 1
         if self.state is CircuitState.HALF_OPEN or self._failures >= self.failure_threshold:
             self.state = CircuitState.OPEN
             self._opened_at = self.clock()
             self._is_trial_in_flight = False
+            self._generation += 1

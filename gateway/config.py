@@ -20,6 +20,11 @@ class GatewaySettings(ServiceSettings, TokenVerificationSettings):
     upstream_max_connections: int = Field(default=100, ge=1)
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long a request waits for a free pooled connection before 503 (the gateway's own
+    # limit, which must not count against the upstream).
+    upstream_pool_timeout_seconds: float = Field(default=1.0, gt=0)
+    # A client pausing longer than this within its request body gets 408.
+    client_body_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Request bodies larger than this are refused with 413, streamed or not.
     max_body_bytes: int = Field(default=1024 * 1024, ge=0)

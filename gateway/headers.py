@@ -79,6 +79,11 @@ def upstream_request_headers(
 
 def client_response_headers(upstream_headers: RawHeaders) -> RawHeaders:
     """The upstream's headers minus hop-by-hop ones; repeated headers stay repeated."""
-    # The gateway's own server adds Date, and the request-id middleware adds X-Request-ID.
-    dropped = HOP_BY_HOP | _connection_named(upstream_headers) | {b"x-request-id", b"date"}
+    # The gateway's own server adds Date, the request-id middleware X-Request-ID, and the
+    # proxy its Server-Timing (an upstream's would replace it, and tell of its internals).
+    dropped = (
+        HOP_BY_HOP
+        | _connection_named(upstream_headers)
+        | {b"x-request-id", b"date", b"server-timing"}
+    )
     return _without(upstream_headers, dropped)

@@ -3,6 +3,7 @@ safe), and stream the answer back; every way this can fail has its own status.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.circuit import CircuitBreaker, CircuitOpen
@@ -41,6 +42,10 @@ class BodyTooLarge(Exception):
     """The client's body went past the limit while it was being forwarded."""
 
 
+class BodyTooSlow(Exception):
+    """The client stopped sending its body midway (it would hold a pooled connection)."""
+
+
 def _has_dot_segments(path: str) -> bool:
     """Whether the (percent-decoded) path has `.` or `..` segments."""
     return any(segment in {".", ".."} for segment in path.split("/"))
@@ -57,11 +62,22 @@ def _declared_length(request: Request) -> int | None:
         return None
 
 
-async def _limited(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+async def _limited(
+    body: AsyncIterator[bytes], limit: int, idle_timeout: float
+) -> AsyncIterator[bytes]:
     """The body as it arrives, cut off with `BodyTooLarge` past `limit` bytes (for bodies
-    whose length was not declared: chunked ones)."""
+    whose length was not declared: chunked ones), or `BodyTooSlow` when the client pauses
+    longer than `idle_timeout` between two chunks."""
     size = 0
-    async for chunk in body:
+    chunks = aiter(body)
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyTooSlow from None
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
@@ -124,7 +140,7 @@ class Proxy:
             )
 
         try:
-            upstream.breaker.before_request()
+            ticket = upstream.breaker.before_request()
         except CircuitOpen as open_circuit:
             self.metrics.circuit_open.labels(upstream.name).inc()
             raise Problem(
@@ -135,7 +151,15 @@ class Proxy:
                     "Server-Timing": timing(),
                 },
             ) from None
-        answer = await self._forward(request, route, upstream, identity, timing, limit_headers)
+        try:
+            answer = await self._forward(
+                request, route, upstream, ticket, identity, timing, limit_headers
+            )
+        except BaseException:
+            # However the request ended, a half-open circuit's trial is over (failures of the
+            # upstream were recorded already; this settles the rest, cancellation included).
+            upstream.breaker.record_neither(ticket)
+            raise
         response = StreamingResponse(
             self._relay(answer, upstream.name),
             status_code=answer.status_code,
@@ -193,6 +217,7 @@ class Proxy:
         request: Request,
         route: ProxyRoute,
         upstream: Upstream,
+        ticket: int,
         identity: Identity | None,
         timing: Callable[[], str],
         limit_headers: list[tuple[bytes, bytes]],
@@ -206,11 +231,18 @@ class Proxy:
             scheme=request.url.scheme,
         )
         body = (
-            _limited(request.stream(), self.settings.max_body_bytes) if _has_body(request) else None
+            _limited(
+                request.stream(),
+                self.settings.max_body_bytes,
+                self.settings.client_body_timeout_seconds,
+            )
+            if _has_body(request)
+            else None
         )
         timeout = httpx.Timeout(
             route.timeout_seconds or self.settings.upstream_timeout_seconds,
             connect=self.settings.upstream_connect_timeout_seconds,
+            pool=self.settings.upstream_pool_timeout_seconds,
         )
         is_retry_safe = request.method in IDEMPOTENT_METHODS and body is None
 
@@ -227,17 +259,28 @@ class Proxy:
         try:
             answer = await self._send_with_retry(upstream, build, is_retry_safe)
         except BodyTooLarge:
-            upstream.breaker.record_neither()
             raise self._too_large(limit_headers) from None
+        except BodyTooSlow:
+            raise Problem(408, "The request body did not arrive in time.") from None
+        except ClientDisconnect:
+            raise Problem(400, "The client went away before sending its whole body.") from None
+        except httpx.PoolTimeout:
+            # The gateway's own limit, not the upstream's fault: no failure on its circuit.
+            self.metrics.upstream_failures.labels(upstream.name, "pool_exhausted").inc()
+            raise Problem(
+                503,
+                f"The gateway has too many requests in flight to the {upstream.name} service.",
+                headers={"Retry-After": "1", "Server-Timing": timing()},
+            ) from None
         except httpx.TimeoutException:
-            self._record_failure(upstream, "timeout")
+            self._record_failure(upstream, ticket, "timeout")
             raise Problem(
                 504,
                 f"The {upstream.name} service did not answer in time.",
                 headers={"Server-Timing": timing()},
             ) from None
         except httpx.TransportError as error:
-            self._record_failure(upstream, "unreachable", error)
+            self._record_failure(upstream, ticket, "unreachable", error)
             raise Problem(
                 502,
                 f"The {upstream.name} service could not be reached.",
@@ -245,9 +288,9 @@ class Proxy:
             ) from None
         self.metrics.upstream_duration.labels(upstream.name).observe(time.perf_counter() - sent_at)
         if answer.status_code in _FAILURE_STATUSES:
-            self._record_failure(upstream, "status")
+            self._record_failure(upstream, ticket, "status")
         else:
-            upstream.breaker.record_success()
+            upstream.breaker.record_success(ticket)
         return answer
 
     async def _send_with_retry(
@@ -268,9 +311,9 @@ class Proxy:
         return await upstream.client.send(build(), stream=True)
 
     def _record_failure(
-        self, upstream: Upstream, kind: str, error: Exception | None = None
+        self, upstream: Upstream, ticket: int, kind: str, error: Exception | None = None
     ) -> None:
-        upstream.breaker.record_failure()
+        upstream.breaker.record_failure(ticket)
         self.metrics.upstream_failures.labels(upstream.name, kind).inc()
         if kind != "status":
             logger.warning(

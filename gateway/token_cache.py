@@ -38,9 +38,10 @@ class VerifiedTokenCache:
             if self.clock() < entry.expires_at and is_key_published:
                 self._entries.move_to_end(key)
                 return entry.identity
-            del self._entries[key]
+            self._entries.pop(key, None)  # (another request may have dropped it meanwhile)
         verified = await self.verifier.verify_in_full(token)
-        if self.max_entries:
+        # A token accepted within the leeway past its exp is not worth remembering.
+        if self.max_entries and verified.expires_at > self.clock():
             self._entries[key] = verified
             if len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

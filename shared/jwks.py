@@ -146,7 +146,10 @@ class JWKSCache:
         logger.info("jwks_loaded", extra={"kids": sorted(keys)})
         if has_changed:
             for listener in self.key_set_listeners:
-                listener()
+                try:
+                    listener()
+                except Exception:
+                    logger.exception("jwks_listener_failed")
 
 
 @asynccontextmanager

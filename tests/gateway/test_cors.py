@@ -43,6 +43,9 @@ async def test_other_origins_get_no_cors_headers(
         )
 
     assert "access-control-allow-origin" not in preflight.headers
+    assert preflight.status_code == 400
+    assert preflight.headers["content-type"] == "application/problem+json"
+    assert "origin" in preflight.json()["detail"]
 
 
 async def test_no_origin_is_allowed_by_default(
@@ -52,3 +55,15 @@ async def test_no_origin_is_allowed_by_default(
         response = await gateway.get("/auth/x", headers={"origin": ORIGIN})
 
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_a_browser_may_send_its_own_request_id(
+    settings: GatewaySettings, upstream: EchoUpstream
+) -> None:
+    async with gateway_client(create_app(with_origins(settings, ORIGIN))) as gateway:
+        preflight = await gateway.options(
+            "/orders", headers={**PREFLIGHT, "access-control-request-headers": "x-request-id"}
+        )
+
+    assert preflight.status_code == 200
+    assert "x-request-id" in preflight.headers["access-control-allow-headers"].lower()

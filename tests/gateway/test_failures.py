@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
+from gateway.circuit import CircuitState
 from gateway.routes import ProxyRoute
 from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
@@ -136,3 +138,53 @@ async def test_upstream_latency_and_failures_are_measured(jwks_url: str) -> None
 
     assert timed == 2
     assert failures == 1
+
+
+async def test_a_trial_ended_by_the_client_does_not_leave_the_circuit_stuck(
+    jwks_url: str,
+) -> None:
+    settings_overrides = {"circuit_failure_threshold": 1, "client_body_timeout_seconds": 0.2}
+    stalled = asyncio.Event()
+
+    async def stalling_body() -> AsyncIterator[bytes]:
+        yield b"half of it"
+        await stalled.wait()  # never set: the client stops sending
+
+    with ScriptedServer([B.UNAVAILABLE]).running() as server:
+        app = create_app(settings_for(server.url, jwks_url, **settings_overrides))
+        async with gateway_client(app) as gateway:
+            breaker = app.state.upstreams["auth"].breaker
+            opened = await gateway.post("/auth/x")
+            breaker.clock = lambda: float("inf")  # the pause is over: the next one is a trial
+            trial = await gateway.post("/auth/x", content=stalling_body())
+            after = await gateway.post("/auth/x")
+
+    assert opened.status_code == 503
+    assert trial.status_code == 408
+    assert after.status_code == 200  # a new trial went through, and closed the circuit
+
+
+async def test_the_gateways_own_full_pool_is_503_and_no_fault_of_the_upstream(
+    jwks_url: str,
+) -> None:
+    overrides = {
+        "upstream_max_connections": 1,
+        "upstream_pool_timeout_seconds": 0.2,
+        "circuit_failure_threshold": 1,
+    }
+    hasty = [ProxyRoute("/auth", upstream="auth", is_public=True, timeout_seconds=0.6)]
+    with ScriptedServer([B.HANG]).running() as server:
+        settings = settings_for(server.url, jwks_url, **overrides)
+        app = create_app(settings, routes=hasty)
+        async with gateway_client(app) as gateway:
+            holding = asyncio.create_task(gateway.get("/auth/hang"))
+            while server.connections == 0:  # noqa: ASYNC110 - the server counts in a thread
+                await asyncio.sleep(0.01)
+            crowded = await gateway.get("/auth/x")
+            circuit_after_crowding = app.state.upstreams["auth"].breaker.state
+            held = await holding
+
+    assert crowded.status_code == 503
+    assert crowded.headers["retry-after"] == "1"
+    assert circuit_after_crowding is CircuitState.CLOSED  # one failure would have opened it
+    assert held.status_code == 504

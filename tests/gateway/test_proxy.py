@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from gateway.headers import client_response_headers
 from tests.gateway.conftest import (
     EchoUpstream,
     dead_url,
@@ -228,3 +229,11 @@ async def test_a_slow_upstream_is_a_504_problem(
 
     assert response.status_code == 504
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_upstreams_server_timing_never_reaches_the_client() -> None:
+    kept = client_response_headers(
+        [(b"server-timing", b"db;dur=53"), (b"content-type", b"application/json")]
+    )
+
+    assert kept == [(b"content-type", b"application/json")]
