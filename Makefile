@@ -1,4 +1,5 @@
-# The front door for people: `make run`, `make test`, `make lint`, `make fmt`.
+# The front door for people: `make run`, `make test`, `make lint`, `make fmt`, and
+# `make up` / `make down` / `make logs` for the containers.
 # Every target installs what it needs first (uv through pip when missing; the system Python).
 
 SHELL := bash
@@ -13,7 +14,7 @@ BIN := $(VENV)/bin
 AUTH_ADMIN_EMAIL ?= admin@example.com
 AUTH_ADMIN_PASSWORD ?= admin-password
 
-.PHONY: help install run migrate test lint fmt clean
+.PHONY: help install run migrate test lint fmt clean up down logs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +55,19 @@ lint: install ## ruff and mypy, as CI runs them
 fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Containers (needs Docker): PROFILES=monitoring adds Prometheus and Grafana.
+COMPOSE := docker compose $(foreach profile,$(PROFILES),--profile $(profile))
+
+up: ## build and start the stack in containers, waiting until it is healthy (PROFILES=monitoring)
+	$(COMPOSE) up --build --detach --wait
+	@echo "The API is at http://localhost:8000 (docs: /docs)"
+
+down: ## stop every container of the stack (the data volumes stay; `make down ARGS=-v` drops them)
+	docker compose --profile '*' down $(ARGS)
+
+logs: ## follow the containers' logs
+	docker compose --profile '*' logs --follow
 
 clean: ## remove the virtualenv and local databases
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
