@@ -1,5 +1,5 @@
-"""`python -m auth_service serve | migrate | create-admin --email E [--password P] |
-generate-key --out FILE`."""
+"""`python -m auth_service serve | migrate | settings | create-admin --email E [--password P]
+| generate-key --out FILE`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from auth_service.config import AuthSettings
 from auth_service.keys import write_new_private_key
 from auth_service.passwords import Passwords
 from auth_service.users import ensure_admin
-from shared.cli import serve
+from shared.cli import serve, settings_table
 from shared.database import create_engine, create_sessionmaker
 from shared.logging import configure_logging
 from shared.migrations import upgrade_to_head
@@ -37,6 +37,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the HTTP API")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("settings", help="list the environment variables read (Markdown)")
     create_admin = commands.add_parser(
         "create-admin", help="make an account an admin, creating it when missing"
     )
@@ -48,6 +49,9 @@ def main() -> None:
     generate_key.add_argument("--out", type=Path, required=True, help="a file that must not exist")
     args = parser.parse_args()
 
+    if args.command == "settings":
+        sys.stdout.write(settings_table(AuthSettings))
+        return
     if args.command == "generate-key":
         # Needs no settings or database: it runs wherever the secret is prepared.
         try:

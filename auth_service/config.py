@@ -13,42 +13,76 @@ from shared.settings import CommaSeparatedPaths, DatabaseSettings, ServiceSettin
 class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
 
-    port: int = 8001
-    database_url: str = "sqlite+aiosqlite:///./var/auth.db"
+    port: int = Field(default=8001, description="The port to listen on.")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/auth.db",
+        description="The database: `postgresql://…`, or a SQLite file.",
+    )
 
-    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
-    # A refresh token not used for this long expires (each use rotates it and restarts this).
-    refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=300)
-    # A sign-in ends this long after its password grant, however often it is refreshed.
-    sign_in_max_age_seconds: int = Field(default=90 * 86_400, ge=300)
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="Access tokens' lifetime."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=14 * 86_400,
+        ge=300,
+        description="A refresh token unused this long expires (each use rotates it).",
+    )
+    sign_in_max_age_seconds: int = Field(
+        default=90 * 86_400,
+        ge=300,
+        description="A sign-in ends this long after its password grant, however refreshed.",
+    )
 
-    # The RS256 signing key (PEM), mounted from a secret. Required in production; in
-    # development a key is generated once into `development_key_file` so that restarts keep
-    # issued tokens valid.
-    private_key_file: Path | None = None
-    development_key_file: Path = Path("var/auth-signing-key.pem")
-    # More keys to publish in the JWKS, comma-separated PEM files (public or private): the
-    # previous signing key until the tokens it signed have expired, and the next one for a
-    # while before it starts signing. See "Rotating the signing key" in the README.
-    verification_key_files: CommaSeparatedPaths = ()
-    jwks_max_age_seconds: int = Field(default=300, ge=0)
+    # In development a key is generated once into `development_key_file`, so that restarts
+    # keep issued tokens valid.
+    private_key_file: Path | None = Field(
+        default=None,
+        description="The RS256 signing key (PEM), mounted from a secret; required in production.",
+    )
+    development_key_file: Path = Field(
+        default=Path("var/auth-signing-key.pem"),
+        description="Where development generates its key when no key file is given.",
+    )
+    # README, "Rotating the signing key".
+    verification_key_files: CommaSeparatedPaths = Field(
+        default=(),
+        description="More keys to publish (comma-separated PEM files): the previous signing key"
+        " until its tokens expire, the next one before it signs.",
+    )
+    jwks_max_age_seconds: int = Field(
+        default=300, ge=0, description="How long verifiers may cache the published keys."
+    )
 
-    # argon2id, by default with RFC 9106's second recommended profile (64 MiB, 3 passes, 4 lanes).
-    password_hash_time_cost: int = Field(default=3, ge=1)
-    password_hash_memory_kib: int = Field(default=65_536, ge=8)
-    password_hash_parallelism: int = Field(default=4, ge=1)
-    # Each hash takes ~100 ms of CPU and its memory: this many run at once, off the event loop.
-    password_hashing_concurrency: int = Field(default=4, ge=1)
+    # By default RFC 9106's second recommended profile (64 MiB, 3 passes, 4 lanes).
+    password_hash_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
+    password_hash_memory_kib: int = Field(
+        default=65_536, ge=8, description="argon2id memory per hash, in KiB."
+    )
+    password_hash_parallelism: int = Field(default=4, ge=1, description="argon2id lanes.")
+    # Each hash takes ~100 ms of CPU and its memory.
+    password_hashing_concurrency: int = Field(
+        default=4, ge=1, description="Hashes computed at once, off the event loop."
+    )
 
-    # Login throttling: attempts per account and per client address in a fixed window; a
-    # successful login gives the attempt back. Over budget, the token endpoint answers 429.
-    login_window_seconds: int = Field(default=900, ge=1)
-    login_max_attempts_per_account: int = Field(default=10, ge=1)
-    login_max_attempts_per_address: int = Field(default=100, ge=1)
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="The window in which sign-in attempts are counted."
+    )
+    login_max_attempts_per_account: int = Field(
+        default=10, ge=1, description="Attempts per account and window before 429."
+    )
+    login_max_attempts_per_address: int = Field(
+        default=100, ge=1, description="Attempts per client address and window before 429."
+    )
 
-    # How often expired refresh tokens and login counters are deleted.
-    housekeeping_interval_seconds: float = Field(default=3600, gt=0)
+    housekeeping_interval_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="Expired refresh tokens and login counters are deleted this often.",
+    )
 
-    # Bootstrap: when both are set, this account exists and is an admin after start-up.
-    admin_email: str | None = None
-    admin_password: SecretStr | None = None
+    admin_email: str | None = Field(
+        default=None, description="With the password: this account is an admin after start-up."
+    )
+    admin_password: SecretStr | None = Field(
+        default=None, description="The bootstrap admin's password, if the account is new."
+    )

@@ -11,41 +11,67 @@ from shared.settings import CommaSeparatedStrings, ServiceSettings, TokenVerific
 class GatewaySettings(ServiceSettings, TokenVerificationSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
-    port: int = 8000
-    auth_url: str = "http://127.0.0.1:8001"
-    orders_url: str = "http://127.0.0.1:8002"
+    port: int = Field(default=8000, description="The port to listen on.")
+    auth_url: str = Field(default="http://127.0.0.1:8001", description="The auth service.")
+    orders_url: str = Field(default="http://127.0.0.1:8002", description="The order service.")
 
-    # Per upstream: a keep-alive pool of this size, and how long a request may take (a route
-    # of the table may take less).
-    upstream_max_connections: int = Field(default=100, ge=1)
-    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
-    upstream_timeout_seconds: float = Field(default=10.0, gt=0)
-    # How long a request waits for a free pooled connection before 503 (the gateway's own
-    # limit, which must not count against the upstream).
-    upstream_pool_timeout_seconds: float = Field(default=1.0, gt=0)
-    # A client pausing longer than this within its request body gets 408.
-    client_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    upstream_max_connections: int = Field(
+        default=100, ge=1, description="Keep-alive connections to each upstream, at most."
+    )
+    upstream_connect_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Connecting to an upstream gives up after this (502)."
+    )
+    upstream_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An upstream answering slower than this gets a 504 (routes may set less).",
+    )
+    # The gateway's own limit, which must not count against the upstream.
+    upstream_pool_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="Waiting for a free upstream connection: then 503."
+    )
+    client_body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A client pausing this long within its body gets 408."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Request bodies larger than this get 413, streamed or not.",
+    )
 
-    # Request bodies larger than this are refused with 413, streamed or not.
-    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    circuit_failure_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Failures in a row (refused, reset, timed out, 502/503/504) that open an"
+        " upstream's circuit.",
+    )
+    circuit_open_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An open circuit answers 503 this long, then lets one request try.",
+    )
 
-    # Circuit breaker, per upstream: this many failures in a row (refused, reset, timed out,
-    # or 502/503/504) open it; it stays open (503) this long, then lets one request try.
-    circuit_failure_threshold: int = Field(default=5, ge=1)
-    circuit_open_seconds: float = Field(default=10.0, gt=0)
+    rate_limit_per_second: float = Field(
+        default=20.0, gt=0, description="Each user's (or address's) bucket refills this fast."
+    )
+    rate_limit_burst: int = Field(
+        default=40, ge=1, description="Requests a full bucket allows at once."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Buckets in Redis, shared by every replica; in memory when unset.",
+    )
 
-    # Rate limiting, a token bucket per user (per client address when anonymous): a burst
-    # of `rate_limit_burst` requests, refilled at `rate_limit_per_second`. In memory unless
-    # `redis_url` is set, which makes every gateway replica spend from one budget.
-    rate_limit_per_second: float = Field(default=20.0, gt=0)
-    rate_limit_burst: int = Field(default=40, ge=1)
-    redis_url: str | None = None
-
-    # CORS: origins allowed to call the API from a browser (comma-separated); none by default.
-    cors_allow_origins: CommaSeparatedStrings = ()
-
-    # Tokens verified already, remembered until they expire (0 turns the cache off).
-    verified_token_cache_size: int = Field(default=10_000, ge=0)
-
-    # How long the merged OpenAPI document is served before the upstreams' are fetched again.
-    openapi_cache_seconds: float = Field(default=60.0, ge=0)
+    cors_allow_origins: CommaSeparatedStrings = Field(
+        default=(), description="Browser origins allowed to call the API (comma-separated)."
+    )
+    verified_token_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Verified tokens remembered until their `exp` (0 turns this off).",
+    )
+    openapi_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="The merged OpenAPI document is rebuilt from the upstreams this often.",
+    )

@@ -1,12 +1,13 @@
-"""`python -m order_service serve | migrate`."""
+"""`python -m order_service serve | migrate | settings`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from order_service.config import OrdersSettings
-from shared.cli import serve
+from shared.cli import serve, settings_table
 from shared.logging import configure_logging
 from shared.migrations import upgrade_to_head
 
@@ -18,8 +19,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m order_service")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the HTTP API")
+    commands.add_parser("settings", help="list the environment variables read (Markdown)")
     commands.add_parser("migrate", help="bring the database schema up to date")
     args = parser.parse_args()
+    if args.command == "settings":
+        sys.stdout.write(settings_table(OrdersSettings))
+        return
 
     settings = OrdersSettings()
     configure_logging("order_service", settings.log_level)

@@ -11,10 +11,15 @@ from shared.settings import DatabaseSettings, ServiceSettings, TokenVerification
 class OrdersSettings(ServiceSettings, DatabaseSettings, TokenVerificationSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore", frozen=True)
 
-    port: int = 8002
-    database_url: str = "sqlite+aiosqlite:///./var/orders.db"
-
-    # An Idempotency-Key is remembered this long (the contract promises at least 24 hours).
-    idempotency_key_ttl_seconds: int = Field(default=86_400, ge=86_400)
-    # How often expired idempotency keys are deleted.
-    housekeeping_interval_seconds: float = Field(default=3600, gt=0)
+    port: int = Field(default=8002, description="The port to listen on.")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/orders.db",
+        description="The database: `postgresql://…`, or a SQLite file.",
+    )
+    # The contract promises at least 24 hours.
+    idempotency_key_ttl_seconds: int = Field(
+        default=86_400, ge=86_400, description="How long an `Idempotency-Key` is remembered."
+    )
+    housekeeping_interval_seconds: float = Field(
+        default=3600, gt=0, description="Expired idempotency keys are deleted this often."
+    )

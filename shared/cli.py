@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import uvicorn
+from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 from shared.logging import configure_logging, logging_config
 from shared.settings import ServiceSettings
@@ -29,3 +34,24 @@ def serve(app_factory: str, settings: ServiceSettings, service: str) -> None:
     """Serve until SIGINT/SIGTERM, then drain in-flight requests."""
     configure_logging(service, settings.log_level)
     uvicorn.Server(server_config(app_factory, settings, service)).run()
+
+
+def _shown_default(default: Any) -> str:
+    if default is PydanticUndefined:
+        return "required"
+    if default is None or default == ():
+        return "unset"
+    if isinstance(default, Path):
+        default = str(default)
+    return f"`{default}`"
+
+
+def settings_table(settings: type[BaseSettings]) -> str:
+    """The environment variables a service reads, as a Markdown table (`<service> settings`;
+    the README's configuration tables are this output)."""
+    prefix = settings.model_config.get("env_prefix", "")
+    rows = [
+        f"| `{prefix}{name.upper()}` | {_shown_default(field.default)} | {field.description} |"
+        for name, field in sorted(settings.model_fields.items())
+    ]
+    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows]) + "\n"

@@ -20,20 +20,29 @@ CommaSeparatedStrings = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_sp
 CommaSeparatedPaths = Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
+# Every setting has a description: the README's configuration table is generated from them
+# (`python -m shared.config_table`), and a test keeps the two in step.
+
+
 class ServiceSettings(BaseSettings):
     """Process-level settings: where to listen, how to log, which environment this is."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    # Production refuses development conveniences (such as a generated signing key).
-    environment: Literal["development", "production"] = "development"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Peers trusted to say who the client is (X-Forwarded-For/-Proto): the proxies in front
-    # of the service, as comma-separated addresses or networks, or "*" where only they can
-    # reach it. Everyone else's forwarded headers are ignored.
-    forwarded_allow_ips: str = "127.0.0.1"
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses development conveniences (a generated signing key).",
+    )
+    host: str = Field(default="127.0.0.1", description="The address to listen on.")
+    port: int = Field(default=8000, description="The port to listen on.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The least severe log level written."
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies believed when they name the client in `X-Forwarded-For`/`-Proto`:"
+        " comma-separated addresses or networks, or `*` where only they can reach the service.",
+    )
 
 
 class DatabaseSettings(BaseSettings):
@@ -41,16 +50,29 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    database_url: str
-    database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
-    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
-    # Opening a connection (TCP, TLS, authentication) gives up after this long, so that an
-    # unreachable or hung server answers 503 instead of hanging (asyncpg's default is 60 s).
-    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    # One statement is cancelled after this long and its request answered 503; below the
-    # gateway's upstream timeout (10 s), so that clients get the service's own answer.
-    database_command_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_url: str = Field(description="The database: `postgresql://…`, or a SQLite file.")
+    database_pool_size: int = Field(
+        default=10, ge=1, description="Connections kept open to Postgres, per process."
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Connections opened beyond the pool under load."
+    )
+    database_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Waiting for a free connection longer than this is a 503."
+    )
+    # asyncpg's own default is 60 s: a hung server would hold requests that long.
+    database_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Opening a connection gives up after this long (then 503).",
+    )
+    # Below the gateway's upstream timeout (10 s), so that clients get the service's answer.
+    database_command_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A statement is cancelled after this long (then 503); also SQLite's wait"
+        " for another writer's lock.",
+    )
 
 
 class TokenSettings(BaseSettings):
@@ -58,17 +80,33 @@ class TokenSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    jwt_issuer: str = "http://localhost:8000"
-    jwt_audience: str = "order-platform"
-    # Tolerated clock skew between the issuer and a verifier.
-    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwt_issuer: str = Field(
+        default="http://localhost:8000",
+        description="The tokens' `iss`: the gateway's public URL.",
+    )
+    jwt_audience: str = Field(default="order-platform", description="The tokens' `aud`.")
+    jwt_leeway_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Clock skew tolerated between the issuer and a verifier.",
+    )
 
 
 class TokenVerificationSettings(TokenSettings):
     """Where a service that does not hold the keys fetches them (the auth service's JWKS)."""
 
-    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
-    # Used when the JWKS response carries no Cache-Control max-age.
-    jwks_cache_seconds: int = Field(default=300, ge=1)
-    # A token with an unknown kid triggers a refetch at most this often.
-    jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    jwks_url: str = Field(
+        default="http://127.0.0.1:8001/.well-known/jwks.json",
+        description="The auth service's published keys.",
+    )
+    jwks_cache_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="How long keys are kept when the JWKS response names no `max-age`.",
+    )
+    jwks_min_refresh_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="A token with an unknown `kid` refetches the keys at most this often.",
+    )
