@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +18,9 @@ from starlette.routing import Route
 
 from shared.cli import server_config
 from shared.settings import ServiceSettings
-from tests.support.servers import serving
+from tests.support.servers import free_port, serving, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _client_address(request: Request) -> PlainTextResponse:
@@ -38,3 +47,33 @@ def test_the_client_address_is_taken_from_trusted_proxies_only(trusted: str, see
         response = httpx.get(base_url, headers={"x-forwarded-for": "203.0.113.9"})
 
     assert response.text == seen
+
+
+def test_sigterm_lets_requests_in_flight_finish_then_exits(tmp_path: Path) -> None:
+    port, started = free_port(), tmp_path / "started"
+    env = {**os.environ, "SLOW_APP_PORT": str(port), "SLOW_APP_STARTED": str(started)}
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.slow_app"], env=env, cwd=ROOT)
+    try:
+        wait_until(lambda: _answers(port), 10, "the server to start")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            in_flight = pool.submit(httpx.get, f"http://127.0.0.1:{port}/slow", timeout=10)
+            wait_until(started.exists, 10, "the request to start")
+            process.send_signal(signal.SIGTERM)  # as `docker stop` and Kubernetes do
+
+            response = in_flight.result(timeout=10)
+        exit_code = process.wait(timeout=10)
+    finally:
+        process.kill()
+
+    assert response.status_code == 200
+    assert response.text == "finished"
+    # Done by itself (uvicorn ends by re-raising the signal it handled: a SIGTERM exit).
+    assert exit_code in (0, -signal.SIGTERM)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
