@@ -86,6 +86,8 @@ def create_app(
                 verifier, max_entries=settings.verified_token_cache_size
             )
             jwks.key_set_listeners.append(verified_tokens.clear)
+            # Closed before the upstream clients it fetches with (the stack unwinds in reverse).
+            stack.push_async_callback(app.state.api_documents.aclose)
             app.state.proxy = Proxy(
                 app.state.upstreams,
                 verified_tokens,

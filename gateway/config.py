@@ -51,11 +51,12 @@ class GatewaySettings(ServiceSettings, TokenVerificationSettings):
         description="An open circuit answers 503 this long, then lets one request try.",
     )
 
+    # Bounded so that a bucket's expiry in Redis (burst / rate) stays a sane integer.
     rate_limit_per_second: float = Field(
-        default=20.0, gt=0, description="Each user's (or address's) bucket refills this fast."
+        default=20.0, ge=0.01, description="Each user's (or address's) bucket refills this fast."
     )
     rate_limit_burst: int = Field(
-        default=40, ge=1, description="Requests a full bucket allows at once."
+        default=40, ge=1, le=1_000_000, description="Requests a full bucket allows at once."
     )
     redis_url: str | None = Field(
         default=None,

@@ -10,6 +10,7 @@ is left out and named in `x-unavailable-upstreams`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -101,6 +102,13 @@ class ApiDocuments:
             self._refreshing = asyncio.create_task(self._refresh())
         # Shielded: a client that gives up does not cancel the refresh that others wait for.
         return await asyncio.shield(self._refreshing)
+
+    async def aclose(self) -> None:
+        """Stop a refresh still running (the upstream clients are about to close)."""
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refreshing
 
     async def _refresh(self) -> MergedDocument:
         try:

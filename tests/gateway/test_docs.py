@@ -32,6 +32,7 @@ from order_service.app import create_app as create_orders_app
 from order_service.config import OrdersSettings
 from tests.auth_service.conftest import pem_of
 from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
+from tests.gateway.scripted_server import Behaviour, ScriptedServer
 from tests.support.servers import eventually, free_port, running_server
 from tests.support.tokens import AUDIENCE, ISSUER
 
@@ -377,3 +378,21 @@ def test_only_routed_paths_and_the_components_they_use_are_kept() -> None:
 
     assert set(owned["paths"]) == {"/orders/a"}
     assert set(owned["components"]["schemas"]) == {"Used"}
+
+
+async def test_a_refresh_in_progress_is_stopped_with_the_gateway(jwks_url: str) -> None:
+    with ScriptedServer([], then=Behaviour.HANG).running() as hanging:
+        settings = gateway_settings(auth_url=hanging.url, orders_url=hanging.url, jwks_url=jwks_url)
+        async with gateway_client(create_app(settings)) as gateway:
+            reading = asyncio.create_task(gateway.get("/openapi.json"))
+            while hanging.connections == 0:  # noqa: ASYNC110 - counted in the server's thread
+                await asyncio.sleep(0.01)
+        # The lifespan has ended: the refresh it left running is gone with it.
+        refreshes = [
+            task
+            for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "__qualname__", "") == "ApiDocuments._refresh"
+        ]
+        reading.cancel()
+
+    assert refreshes == []
