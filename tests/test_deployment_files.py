@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +104,25 @@ def test_dockerfile_builds_a_small_non_root_image_of_one_service(service: str) -
         "FROM python:3.12-slim",
     ]
     assert f"--extra {extra}" in dockerfile
-    assert "USER app" in instructions
+    assert "USER 10001" in instructions  # numeric: Kubernetes checks runAsNonRoot against it
     [cmd] = [line for line in instructions if line.startswith("CMD")]
     assert json.loads(cmd.removeprefix("CMD ")) == ["python", "-m", package, "serve"]
     [healthcheck] = [line for line in instructions if line.startswith("HEALTHCHECK")]
     assert "/health/live" in healthcheck
     port = settings.model_fields["port"].default
     assert re.search(rf"EXPOSE {port}\b", dockerfile)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_dockerfile_passes_hadolint(service: str) -> None:
+    package, _, _ = SERVICES[service]
+    hadolint = Path(sys.executable).with_name("hadolint")
+    result = subprocess.run(
+        [hadolint, "--no-color", str(ROOT / package / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
