@@ -126,3 +126,54 @@ def test_dockerfile_passes_hadolint(service: str) -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if "restart" not in service:
+            continue  # one-shot: migrations, key generation
+        dockerfile = service.get("build", {}).get("dockerfile")
+        has_image_healthcheck = (
+            bool(dockerfile) and "HEALTHCHECK" in (ROOT / dockerfile).read_text()
+        )
+        assert "healthcheck" in service or has_image_healthcheck, name
+
+
+def test_the_signing_key_is_a_read_only_file_made_once(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    auth, keygen = services["auth"], services["auth-keygen"]
+    key_file = auth["environment"]["AUTH_PRIVATE_KEY_FILE"]
+
+    assert auth["environment"]["AUTH_ENVIRONMENT"] == "production"  # no generated keys
+    [mount] = [volume for volume in auth["volumes"] if volume.startswith("auth-keys:")]
+    _, directory, mode = mount.split(":")
+    assert key_file.startswith(directory + "/")
+    assert mode == "ro"
+    assert auth["depends_on"]["auth-keygen"]["condition"] == "service_completed_successfully"
+    assert keygen["network_mode"] == "none"
+    assert "test -s" in keygen["command"][-1]  # never replaces a key that exists
+    assert not any("PRIVATE_KEY" in str(value) for value in keygen.get("environment", {}))
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (
+            "up PROFILES=monitoring",
+            "docker compose --profile monitoring up --build --detach --wait",
+        ),
+        ("down", "docker compose --profile '*' down"),
+        ("logs", "docker compose --profile '*' logs --follow"),
+    ],
+)
+def test_make_wraps_compose(target: str, expected: str) -> None:
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--always-make", *target.split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+    assert expected in dry_run.stdout
