@@ -21,7 +21,7 @@ CommaSeparatedPaths = Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_spl
 
 
 # Every setting has a description: the README's configuration table is generated from them
-# (`python -m shared.config_table`), and a test keeps the two in step.
+# (`python -m <service> settings` prints them), and a test keeps the two in step.
 
 
 class ServiceSettings(BaseSettings):
@@ -31,7 +31,8 @@ class ServiceSettings(BaseSettings):
 
     environment: Literal["development", "production"] = Field(
         default="development",
-        description="`production` refuses development conveniences (a generated signing key).",
+        description="`production` refuses development conveniences (today: the auth"
+        " service's generated signing key).",
     )
     host: str = Field(default="127.0.0.1", description="The address to listen on.")
     port: int = Field(default=8000, description="The port to listen on.")

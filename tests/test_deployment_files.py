@@ -104,7 +104,7 @@ def test_dockerfile_builds_a_small_non_root_image_of_one_service(service: str) -
         "FROM python:3.12-slim",
     ]
     assert f"--extra {extra}" in dockerfile
-    assert "USER 10001" in instructions  # numeric: Kubernetes checks runAsNonRoot against it
+    assert "USER 10001:10001" in instructions  # numeric: Kubernetes checks runAsNonRoot
     [cmd] = [line for line in instructions if line.startswith("CMD")]
     assert json.loads(cmd.removeprefix("CMD ")) == ["python", "-m", package, "serve"]
     [healthcheck] = [line for line in instructions if line.startswith("HEALTHCHECK")]
@@ -151,7 +151,15 @@ def test_the_signing_key_is_a_read_only_file_made_once(compose: dict[str, Any]) 
     assert mode == "ro"
     assert auth["depends_on"]["auth-keygen"]["condition"] == "service_completed_successfully"
     assert keygen["network_mode"] == "none"
-    assert "test -s" in keygen["command"][-1]  # never replaces a key that exists
+    # It writes the very file auth reads, into the same volume, and never replaces one.
+    [keygen_mount] = keygen["volumes"]
+    volume, keygen_directory = keygen_mount.split(":")
+    written = keygen["command"][-1].split("--out ")[1]
+    assert volume == "auth-keys"
+    assert written == f"{keygen_directory}/{key_file.rsplit('/', 1)[1]}"
+    assert f"test -s {written}" in keygen["command"][-1]
+    # The volume starts out owned by the user both run as, as the image's directory is.
+    assert f"chown app {keygen_directory}" in (ROOT / "auth_service" / "Dockerfile").read_text()
     assert not any("PRIVATE_KEY" in str(value) for value in keygen.get("environment", {}))
 
 
@@ -177,3 +185,26 @@ def test_make_wraps_compose(target: str, expected: str) -> None:
     )
 
     assert expected in dry_run.stdout
+
+
+def test_databases_are_ready_only_once_they_take_tcp_connections(compose: dict[str, Any]) -> None:
+    for name in ("auth-db", "orders-db"):
+        check = " ".join(compose["services"][name]["healthcheck"]["test"])
+        assert "pg_isready -h 127.0.0.1" in check  # the socket answers during initialisation
+
+
+def test_services_get_longer_to_stop_than_they_take_to_drain(compose: dict[str, Any]) -> None:
+    for name in SERVICES:
+        grace = compose["services"][name]["stop_grace_period"]
+        assert int(grace.removesuffix("s")) > 20  # shared.cli drains for up to 20 s
+
+
+def test_every_named_volume_is_declared(compose: dict[str, Any]) -> None:
+    used = {
+        mount.split(":")[0]
+        for service in compose["services"].values()
+        for mount in service.get("volumes", [])
+        if isinstance(mount, str) and not mount.startswith((".", "/"))
+    }
+
+    assert used <= set(compose["volumes"])
