@@ -122,7 +122,7 @@ class LoginThrottle:
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         if dialect not in ("postgresql", "sqlite"):
-            raise NotImplementedError(f"login throttling needs an upsert on {dialect}")
+            raise RuntimeError(f"login throttling needs Postgres or SQLite, not {dialect}")
         window_is_over = LoginAttempts.window_started_at <= now - self.window
         statement = (
             insert(LoginAttempts)
