@@ -41,13 +41,21 @@ class Problem(Exception):
         headers: Mapping[str, str] | None = None,
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail or title or HTTPStatus(status).phrase)
+        super().__init__(detail or title or status_phrase(status))
         self.status = status
         self.detail = detail
         self.title = title
         self.type = problem_type(slug) if slug else "about:blank"
         self.headers = dict(headers or {})
         self.extensions = dict(extensions or {})
+
+
+# RFC 9110's names where Python's `HTTPStatus` still has the older ones.
+_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def status_phrase(status: int) -> str:
+    return _PHRASES.get(status) or HTTPStatus(status).phrase
 
 
 def problem_response(
@@ -59,14 +67,16 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    phrase = status_phrase(status)
+    # Extensions come first: none may replace a member that RFC 9457 or the contract defines.
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": type_,
-        "title": title or HTTPStatus(status).phrase,
+        "title": title or phrase,
         "status": status,
-        "detail": detail or _DEFAULT_DETAILS.get(status, f"{HTTPStatus(status).phrase}."),
+        "detail": detail or _DEFAULT_DETAILS.get(status, f"{phrase}."),
         "request_id": current_request_id(),
     }
-    body.update(extensions or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -95,7 +105,7 @@ async def _handle_problem(_: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    phrase = HTTPStatus(exc.status_code).phrase
+    phrase = status_phrase(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     return problem_response(exc.status_code, detail, headers=exc.headers)
 

@@ -62,20 +62,29 @@ def _problem_for(exc: Exception) -> Problem:
                 409,
                 f"An order that is {exc.status} cannot be {_PAST[exc.action]}.",
                 slug="invalid-transition",
-                extensions={"status": str(exc.status), "action": str(exc.action)},
+                extensions={"order_status": str(exc.status), "action": str(exc.action)},
             )
         case OrderNotModifiable():
             return Problem(
                 409,
                 f"Only a pending order can be changed; this one is {exc.status}.",
                 slug="order-not-modifiable",
-                extensions={"status": str(exc.status)},
+                extensions={"order_status": str(exc.status)},
             )
         case IdempotencyKeyReused():
             return Problem(
                 422,
                 "This Idempotency-Key was used with a different request; use a new key.",
                 slug="idempotency-key-reused",
+                extensions={
+                    "errors": [
+                        {
+                            "loc": ["header", "Idempotency-Key"],
+                            "msg": "Already used with a different request body",
+                            "type": "idempotency_key_reused",
+                        }
+                    ]
+                },
             )
         case ActionForbidden():
             return Problem(403, f"You may not {exc.action} this order.")

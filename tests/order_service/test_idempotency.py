@@ -90,6 +90,7 @@ async def test_the_same_key_with_another_body_is_422_and_creates_nothing(
 
     assert response.status_code == 422
     assert response.json()["type"].endswith("/idempotency-key-reused")
+    assert response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert await count_orders(orders_database_url) == 1
 
 

@@ -52,7 +52,10 @@ async def test_an_invalid_transition_is_409_and_changes_nothing(
 
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"].endswith("/invalid-transition")
+    problem = response.json()
+    assert problem["type"].endswith("/invalid-transition")
+    assert problem["status"] == 409  # RFC 9457's member; the order's own is `order_status`
+    assert (problem["order_status"], problem["action"]) == ("pending", "deliver")
     current = (await orders_client.get(f"/orders/{order['id']}", headers=admin)).json()
     assert (current["status"], current["version"]) == ("pending", 1)
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import httpx
+
+from shared.problems import problem_response, status_phrase
 
 PROBLEM = "application/problem+json"
 
@@ -78,3 +82,23 @@ async def test_unexpected_exception_is_a_500_problem_without_internals(
     assert response.json()["request_id"] == response.headers["x-request-id"]
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
+
+
+def test_extensions_never_replace_the_members_rfc_9457_defines() -> None:
+    response = problem_response(
+        409, "Taken.", extensions={"status": "cancelled", "type": "x", "title": "y", "hint": 1}
+    )
+    body = json.loads(bytes(response.body))
+
+    assert (body["status"], body["type"], body["title"], body["hint"]) == (
+        409,
+        "about:blank",
+        "Conflict",
+        1,
+    )
+
+
+def test_titles_use_rfc_9110s_names() -> None:
+    assert status_phrase(422) == "Unprocessable Content"
+    assert status_phrase(413) == "Content Too Large"
+    assert status_phrase(409) == "Conflict"
