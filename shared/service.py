@@ -34,6 +34,9 @@ def create_service_app(
         openapi_url="/openapi.json" if serves_own_docs else None,
         docs_url="/docs" if serves_own_docs else None,
         redoc_url="/redoc" if serves_own_docs else None,
+        # No redirect from `/products/` to `/products`: behind the gateway its Location would
+        # name the service's internal address. Such a path is a 404 like any other.
+        redirect_slashes=False,
     )
     for layer in reversed(middleware):
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)

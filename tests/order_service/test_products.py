@@ -147,3 +147,13 @@ async def test_bad_paging_is_422(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"]
+
+
+async def test_a_trailing_slash_is_a_404_not_a_redirect(
+    orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    response = await orders_client.get("/products/", headers=alice)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "location" not in response.headers
