@@ -1,4 +1,9 @@
-"""`Server-Timing: total;dur=…` on every gateway response, after the proxy's own entries."""
+"""`Server-Timing` on every gateway response: `auth`, `upstream` and `total`, in milliseconds.
+
+The proxy measures `auth` and `upstream`; a response that had neither step (health, metrics,
+no route, a request refused before it went upstream) says `dur=0.0` for them, so that clients
+always find what the contract promises.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,18 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+_STEPS = ("auth", "upstream")
+
+
+def _completed(measured: str | None, total_ms: float) -> str:
+    entries = [entry.strip() for entry in (measured or "").split(",") if entry.strip()]
+    named = {entry.split(";", 1)[0] for entry in entries}
+    missing = [f"{step};dur=0.0" for step in _STEPS if step not in named]
+    return ", ".join([*entries, *missing, f"total;dur={total_ms:.1f}"])
+
 
 class ServerTimingMiddleware:
-    """Adds the time the gateway took until the response started, in milliseconds."""
+    """Completes the proxy's `Server-Timing` and adds the time until the response started."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -22,10 +36,9 @@ class ServerTimingMiddleware:
 
         async def send_with_timing(message: Message) -> None:
             if message["type"] == "http.response.start":
-                total = f"total;dur={(time.perf_counter() - started_at) * 1000:.1f}"
                 headers = MutableHeaders(scope=message)
-                earlier = headers.get("server-timing")
-                headers["server-timing"] = f"{earlier}, {total}" if earlier else total
+                total_ms = (time.perf_counter() - started_at) * 1000
+                headers["server-timing"] = _completed(headers.get("server-timing"), total_ms)
             await send(message)
 
         await self.app(scope, receive, send_with_timing)

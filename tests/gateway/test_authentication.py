@@ -22,6 +22,7 @@ async def test_protected_routes_without_a_token_are_401_and_never_reach_upstream
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["server-timing"].startswith("auth;dur=")
+    assert "upstream;dur=0.0" in response.headers["server-timing"]  # it never went upstream
     assert upstream.requests == []
 
 

@@ -206,7 +206,9 @@ async def test_an_unknown_path_is_a_404_problem(gateway: httpx.AsyncClient) -> N
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["server-timing"].startswith("total;dur=")
+    assert response.headers["server-timing"].startswith(
+        "auth;dur=0.0, upstream;dur=0.0, total;dur="
+    )
 
 
 async def test_an_unreachable_upstream_is_a_502_problem(jwks_url: str) -> None:
@@ -237,3 +239,15 @@ def test_an_upstreams_server_timing_never_reaches_the_client() -> None:
     )
 
     assert kept == [(b"content-type", b"application/json")]
+
+
+async def test_the_gateways_own_answers_carry_every_server_timing_entry(
+    gateway: httpx.AsyncClient,
+) -> None:
+    for path in ("/health/live", "/metrics"):
+        timing = (await gateway.get(path)).headers["server-timing"]
+        assert [entry.split(";")[0] for entry in timing.split(", ")] == [
+            "auth",
+            "upstream",
+            "total",
+        ]
