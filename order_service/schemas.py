@@ -35,7 +35,8 @@ class ProductCreate(BaseModel):
     sku: Sku
     name: SingleLineText = Field(min_length=1, max_length=200)
     price: Price
-    stock: int = Field(ge=0, le=1_000_000_000)
+    # Strict: `true` or `"10"` is a client's mistake, not a count.
+    stock: int = Field(ge=0, le=1_000_000_000, strict=True)
 
 
 class ProductUpdate(BaseModel):
@@ -45,7 +46,7 @@ class ProductUpdate(BaseModel):
 
     name: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
     price: Price | None = None
-    stock: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    stock: int | None = Field(default=None, ge=0, le=1_000_000_000, strict=True)
 
     @field_validator("name", "price", "stock", mode="before")
     @classmethod
@@ -79,7 +80,7 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: uuid.UUID
-    quantity: int = Field(ge=1, le=1000)
+    quantity: int = Field(ge=1, le=1000, strict=True)
 
 
 class OrderLinesIn(BaseModel):

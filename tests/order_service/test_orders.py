@@ -133,8 +133,21 @@ async def test_an_unknown_product_is_422_and_reserves_nothing(
         lambda product_id: [{"product_id": product_id, "quantity": 1001}],
         lambda product_id: [{"product_id": product_id, "quantity": 1}] * 2,
         lambda product_id: [{"product_id": "not-a-uuid", "quantity": 1}],
+        lambda product_id: [{"product_id": product_id, "quantity": "2"}],
+        lambda product_id: [{"product_id": product_id, "quantity": True}],
+        lambda product_id: [{"product_id": product_id, "quantity": 1.5}],
     ],
-    ids=["empty", "no-product", "zero", "too-many", "duplicate-lines", "bad-id"],
+    ids=[
+        "empty",
+        "no-product",
+        "zero",
+        "too-many",
+        "duplicate-lines",
+        "bad-id",
+        "quantity-as-text",
+        "quantity-as-boolean",
+        "fractional-quantity",
+    ],
 )
 async def test_invalid_orders_are_422(
     catalogue: Catalogue,

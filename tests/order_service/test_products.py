@@ -71,6 +71,8 @@ async def test_a_taken_sku_is_409(catalogue: Catalogue, orders_client: httpx.Asy
         {"name": "nul\u0000byte"},
         {"name": "two\nlines"},
         {"price": "1000000.01"},
+        {"stock": "10"},
+        {"stock": True},
     ],
     ids=[
         "zero-price",
@@ -84,6 +86,8 @@ async def test_a_taken_sku_is_409(catalogue: Catalogue, orders_client: httpx.Asy
         "nul-in-name",
         "newline-in-name",
         "price-over-a-million",
+        "stock-as-text",
+        "stock-as-boolean",
     ],
 )
 async def test_invalid_products_are_422(
