@@ -132,6 +132,8 @@ def create_app(
         readiness_checks={"verification_keys": check_verification_keys},
         serves_own_docs=False,
         middleware=[*cors, Middleware(ServerTimingMiddleware)],
+        # HEAD goes upstream as HEAD; the services answer it.
+        answers_head_as_get=False,
     )
     app.state.gateway_metrics = GatewayMetrics(app.state.metrics.registry)
     install_api_docs(app, settings, routes)

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import Lifespan
 
+from shared.head import HeadAsGetMiddleware
 from shared.health import ReadinessCheck, health_router
 from shared.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
 from shared.problems import install_problem_handlers
@@ -22,10 +23,12 @@ def create_service_app(
     readiness_checks: Mapping[str, ReadinessCheck],
     serves_own_docs: bool = True,
     middleware: Sequence[Middleware] = (),
+    answers_head_as_get: bool = True,
 ) -> FastAPI:
     """`serves_own_docs=False` leaves `/docs` and `/openapi.json` to the app (the gateway's
     document is its upstreams'); `middleware` (outermost first) runs inside the request
-    context and metrics, so that what it answers is logged, counted and has a request id."""
+    context and metrics, so that what it answers is logged, counted and has a request id.
+    `answers_head_as_get=False` leaves HEAD to the app (the gateway forwards it as it is)."""
     app = FastAPI(
         title=title,
         description=description,
@@ -38,6 +41,8 @@ def create_service_app(
         # name the service's internal address. Such a path is a 404 like any other.
         redirect_slashes=False,
     )
+    if answers_head_as_get:
+        app.add_middleware(HeadAsGetMiddleware)
     for layer in reversed(middleware):
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     app.state.metrics = ServiceMetrics()

@@ -251,3 +251,11 @@ async def test_the_gateways_own_answers_carry_every_server_timing_entry(
             "upstream",
             "total",
         ]
+
+
+async def test_head_is_forwarded_as_head(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream, tokens: TokenFactory
+) -> None:
+    await gateway.head("/orders/1", headers={"authorization": f"Bearer {tokens.issue()}"})
+
+    assert upstream.requests[-1]["method"] == "HEAD"

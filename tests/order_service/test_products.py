@@ -161,3 +161,17 @@ async def test_a_trailing_slash_is_a_404_not_a_redirect(
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert "location" not in response.headers
+
+
+async def test_head_answers_like_get_without_a_body(
+    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    await catalogue.add()
+
+    got = await orders_client.get("/products", headers=alice)
+    head = await orders_client.head("/products", headers=alice)
+
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == got.headers["content-length"]
+    assert head.headers["content-type"] == got.headers["content-type"]
