@@ -146,9 +146,10 @@ async def take_action(session: AsyncSession, order: Order, action: Action) -> Or
     return order
 
 
-def _listing_scope(owner: uuid.UUID | None, status: OrderStatus | None) -> str:
-    """Which listing a cursor belongs to: whose orders, in which status."""
-    return f"orders|{owner or '*'}|{status or '*'}"
+def _listing_scope(viewer: Identity, user_id: uuid.UUID | None, status: OrderStatus | None) -> str:
+    """Which listing a cursor belongs to: who looks, at whose orders, in which status."""
+    seen_by = "*" if viewer.is_admin else viewer.user_id
+    return f"orders|{seen_by}|{user_id or '*'}|{status or '*'}"
 
 
 def orders_page_query(
@@ -159,18 +160,18 @@ def orders_page_query(
     limit: int,
     cursor: str | None,
 ) -> tuple[Select[Any], str]:
-    """Newest first; a user sees their own orders, an admin everyone's (or one user's).
+    """Newest first; a user sees their own orders, an admin everyone's. The filters narrow
+    what the viewer may see: a user asking for another user's orders gets none.
 
-    Served by the indexes on (user_id, created_at, id) and (created_at, id), without a sort.
-    Returns the query and its listing's cursor scope.
+    Served by the indexes on (user_id, created_at, id), (created_at, id) and
+    (status, created_at, id), without a sort. Returns the query and its cursor scope.
     """
-    statement = select(Order).options(selectinload(Order.lines))
-    owner = viewer.user_id if not viewer.is_admin else user_id
-    if owner is not None:
-        statement = statement.where(Order.user_id == owner)
+    statement = select(Order).where(*_visible_to(viewer)).options(selectinload(Order.lines))
+    if user_id is not None:
+        statement = statement.where(Order.user_id == user_id)
     if status is not None:
         statement = statement.where(Order.status == status)
-    scope = _listing_scope(owner, status)
+    scope = _listing_scope(viewer, user_id, status)
     query = newest_first_page(
         statement, Order.created_at, Order.id, limit=limit, after=cursor, scope=scope
     )

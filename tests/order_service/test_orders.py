@@ -233,10 +233,14 @@ async def test_a_user_cannot_list_another_users_orders_by_filter(
     alice_id: uuid.UUID,
     bob: dict[str, str],
 ) -> None:
-    await place_order(orders_client, alice, (await catalogue.add(), 1))
+    product = await catalogue.add()
+    await place_order(orders_client, alice, (product, 1))
+    await place_order(orders_client, bob, (product, 1))
 
     response = await orders_client.get(f"/orders?user_id={alice_id}", headers=bob)
 
+    # The filter narrows what Bob may see (his own orders): none of them are Alice's.
+    assert response.status_code == 200
     assert response.json()["items"] == []
 
 
