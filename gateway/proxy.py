@@ -3,7 +3,6 @@ safe), and stream the answer back; every way this can fail has its own status.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.body import BodyTooLarge, BodyTooSlow, declared_length, has_body, limited
 from gateway.circuit import CircuitBreaker, CircuitOpen
 from gateway.config import GatewaySettings
 from gateway.headers import client_response_headers, upstream_request_headers
@@ -38,50 +38,9 @@ class Upstream:
     breaker: CircuitBreaker
 
 
-class BodyTooLarge(Exception):
-    """The client's body went past the limit while it was being forwarded."""
-
-
-class BodyTooSlow(Exception):
-    """The client stopped sending its body midway (it would hold a pooled connection)."""
-
-
 def _has_dot_segments(path: str) -> bool:
     """Whether the (percent-decoded) path has `.` or `..` segments."""
     return any(segment in {".", ".."} for segment in path.split("/"))
-
-
-def _has_body(request: Request) -> bool:
-    return "content-length" in request.headers or "transfer-encoding" in request.headers
-
-
-def _declared_length(request: Request) -> int | None:
-    try:
-        return int(request.headers["content-length"])
-    except (KeyError, ValueError):
-        return None
-
-
-async def _limited(
-    body: AsyncIterator[bytes], limit: int, idle_timeout: float
-) -> AsyncIterator[bytes]:
-    """The body as it arrives, cut off with `BodyTooLarge` past `limit` bytes (for bodies
-    whose length was not declared: chunked ones), or `BodyTooSlow` when the client pauses
-    longer than `idle_timeout` between two chunks."""
-    size = 0
-    chunks = aiter(body)
-    while True:
-        try:
-            async with asyncio.timeout(idle_timeout):
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise BodyTooSlow from None
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        yield chunk
 
 
 def _upstream_url(client: httpx.AsyncClient, request: Request) -> httpx.URL:
@@ -128,7 +87,7 @@ class Proxy:
             raise
         authenticated_at = time.perf_counter()
         limit_headers = await self._spend_rate_limit(request, identity)
-        declared = _declared_length(request)
+        declared = declared_length(request)
         if declared is not None and declared > self.settings.max_body_bytes:
             raise self._too_large(limit_headers)
         upstream = self.upstreams[route.upstream]
@@ -231,12 +190,12 @@ class Proxy:
             scheme=request.url.scheme,
         )
         body = (
-            _limited(
+            limited(
                 request.stream(),
                 self.settings.max_body_bytes,
                 self.settings.client_body_timeout_seconds,
             )
-            if _has_body(request)
+            if has_body(request)
             else None
         )
         timeout = httpx.Timeout(
