@@ -33,12 +33,7 @@ async def client(
     auth_settings: AuthSettings, auth_database_url: str, forwarder: TcpForwarder
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = auth_settings.model_copy(
-        update={
-            "database_url": forwarder.url_through(auth_database_url),
-            "database_connect_timeout_seconds": TIMEOUT_SECONDS,
-            "database_command_timeout_seconds": TIMEOUT_SECONDS,
-            "database_pool_timeout_seconds": TIMEOUT_SECONDS,
-        }
+        update=forwarder.settings_through(auth_database_url, TIMEOUT_SECONDS)
     )
     async with auth_app_client(settings) as client:
         yield client

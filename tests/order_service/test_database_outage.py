@@ -42,12 +42,7 @@ async def client(
     orders_settings: OrdersSettings, orders_database_url: str, forwarder: TcpForwarder
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = orders_settings.model_copy(
-        update={
-            "database_url": forwarder.url_through(orders_database_url),
-            "database_connect_timeout_seconds": TIMEOUT_SECONDS,
-            "database_command_timeout_seconds": TIMEOUT_SECONDS,
-            "database_pool_timeout_seconds": TIMEOUT_SECONDS,
-        }
+        update=forwarder.settings_through(orders_database_url, TIMEOUT_SECONDS)
     )
     async with app_client(create_app(settings), "http://orders.test") as client:
         yield client

@@ -46,6 +46,16 @@ class TcpForwarder:
         url = make_url(database_url).set(host="127.0.0.1", port=self.port)
         return url.render_as_string(hide_password=False)
 
+    def settings_through(self, database_url: str, timeout_seconds: float) -> dict[str, object]:
+        """Database settings for a service that reaches `database_url` through this forwarder
+        and gives up on it quickly (every timeout `timeout_seconds`)."""
+        return {
+            "database_url": self.url_through(database_url),
+            "database_connect_timeout_seconds": timeout_seconds,
+            "database_command_timeout_seconds": timeout_seconds,
+            "database_pool_timeout_seconds": timeout_seconds,
+        }
+
     async def __aenter__(self) -> TcpForwarder:
         await self._listen()
         return self
