@@ -21,7 +21,6 @@ from gateway.proxy import Proxy, Upstream
 from gateway.rate_limit import open_rate_limiter
 from gateway.routes import PROXIED_METHODS, ROUTES, ProxyRoute
 from gateway.timing import ServerTimingMiddleware
-from gateway.token_cache import VerifiedTokenCache
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.service import create_service_app
 
@@ -82,15 +81,11 @@ def create_app(
             # Keys load lazily: the gateway starts even while the auth service is still down.
             verifier, jwks = await stack.enter_async_context(remote_token_verifier(settings))
             app.state.jwks = jwks
-            verified_tokens = VerifiedTokenCache(
-                verifier, max_entries=settings.verified_token_cache_size
-            )
-            jwks.key_set_listeners.append(verified_tokens.clear)
             # Closed before the upstream clients it fetches with (the stack unwinds in reverse).
             stack.push_async_callback(app.state.api_documents.aclose)
             app.state.proxy = Proxy(
                 app.state.upstreams,
-                verified_tokens,
+                verifier,
                 await stack.enter_async_context(open_rate_limiter(settings)),
                 app.state.gateway_metrics,
                 settings,

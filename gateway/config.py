@@ -66,11 +66,6 @@ class GatewaySettings(ServiceSettings, TokenVerificationSettings):
     cors_allow_origins: CommaSeparatedStrings = Field(
         default=(), description="Browser origins allowed to call the API (comma-separated)."
     )
-    verified_token_cache_size: int = Field(
-        default=10_000,
-        ge=0,
-        description="Verified tokens remembered until their `exp` (0 turns this off).",
-    )
     openapi_cache_seconds: float = Field(
         default=60.0,
         ge=0,

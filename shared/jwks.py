@@ -19,6 +19,7 @@ import jwt
 from fastapi import Request
 
 from shared.settings import TokenVerificationSettings
+from shared.token_cache import VerifiedTokenCache
 from shared.tokens import ALGORITHMS, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -155,8 +156,9 @@ class JWKSCache:
 @asynccontextmanager
 async def remote_token_verifier(
     settings: TokenVerificationSettings,
-) -> AsyncIterator[tuple[TokenVerifier, JWKSCache]]:
-    """A verifier backed by the auth service's JWKS, with the HTTP client it fetches with."""
+) -> AsyncIterator[tuple[VerifiedTokenCache, JWKSCache]]:
+    """A verifier backed by the auth service's JWKS, with the HTTP client it fetches with;
+    tokens it verified are remembered (`verified_token_cache_size`) until the keys change."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
         cache = JWKSCache(
             client,
@@ -164,12 +166,16 @@ async def remote_token_verifier(
             default_ttl_seconds=settings.jwks_cache_seconds,
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
         )
-        verifier = TokenVerifier(
-            cache,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway_seconds=settings.jwt_leeway_seconds,
+        verifier = VerifiedTokenCache(
+            TokenVerifier(
+                cache,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                leeway_seconds=settings.jwt_leeway_seconds,
+            ),
+            max_entries=settings.verified_token_cache_size,
         )
+        cache.key_set_listeners.append(verifier.clear)
         try:
             yield verifier, cache
         finally:

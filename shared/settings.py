@@ -111,3 +111,8 @@ class TokenVerificationSettings(TokenSettings):
         ge=0,
         description="A token with an unknown `kid` refetches the keys at most this often.",
     )
+    verified_token_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Verified tokens remembered until their `exp` (0 turns this off).",
+    )

@@ -7,9 +7,11 @@ import httpx
 import pytest
 
 from auth_service.keys import SigningKey
-from shared.jwks import JWKSCache
+from shared.jwks import JWKSCache, remote_token_verifier
+from shared.settings import TokenVerificationSettings
+from shared.tokens import VerifiedToken
 from tests.support.servers import eventually, running_server
-from tests.support.tokens import JwksEndpoint, new_signing_key
+from tests.support.tokens import AUDIENCE, ISSUER, JwksEndpoint, TokenFactory, new_signing_key
 
 
 class FakeClock:
@@ -162,3 +164,31 @@ async def test_an_unreachable_endpoint_leaves_the_cache_empty_without_raising(
         )
         assert await cache.key_for("any") is None
     assert not cache.is_loaded
+
+
+async def test_the_remote_verifier_remembers_tokens_until_the_published_keys_change(
+    endpoint: JwksEndpoint, endpoint_url: str, tokens: TokenFactory
+) -> None:
+    settings = TokenVerificationSettings(
+        jwks_url=endpoint_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwks_min_refresh_seconds=0
+    )
+    async with remote_token_verifier(settings) as (verifier, jwks):
+        signatures_checked = 0
+        verify_in_full = verifier.verifier.verify_in_full
+
+        async def counting(token: str) -> VerifiedToken:
+            nonlocal signatures_checked
+            signatures_checked += 1
+            return await verify_in_full(token)
+
+        verifier.verifier.verify_in_full = counting  # type: ignore[method-assign]
+        token = tokens.issue()
+        await verifier.verify(token)
+        await verifier.verify(token)
+        assert signatures_checked == 1
+
+        endpoint.keys = [*endpoint.keys, new_signing_key()]  # a new key is published
+        await verifier.verify(tokens.issue())  # (its own first check)
+        await jwks.key_for("a kid nobody has")  # makes the cache refetch the key set
+        await verifier.verify(token)
+        assert signatures_checked == 3

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from auth_service.keys import SigningKey
-from gateway.token_cache import VerifiedTokenCache
+from shared.token_cache import VerifiedTokenCache
 from shared.tokens import InvalidToken, StaticKeySource, TokenVerifier, VerifiedToken
 from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
 
