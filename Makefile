@@ -1,5 +1,5 @@
-# The front door for people: `make run`, `make test`, `make lint`, `make fmt`, and
-# `make up` / `make down` / `make logs` for the containers.
+# The front door for people: `make run`, `make test`, `make lint`, `make fmt`, `make bench`,
+# and `make up` / `make down` / `make logs` for the containers.
 # Every target installs what it needs first (uv through pip when missing; the system Python).
 
 SHELL := bash
@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 AUTH_ADMIN_EMAIL ?= admin@example.com
 AUTH_ADMIN_PASSWORD ?= admin-password
 
-.PHONY: help install run migrate test lint fmt clean up down logs
+.PHONY: help install run migrate test lint fmt bench bench-tools clean up down logs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -68,6 +68,22 @@ down: ## stop every container of the stack (the data volumes stay; `make down AR
 
 logs: ## follow the containers' logs
 	docker compose --profile '*' logs --follow
+
+# The benchmark's load generator and reference proxy come from Debian's packages.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BENCH_PACKAGES := wrk nginx-light
+HAS_BENCH_TOOLS = $(shell command -v wrk >/dev/null && PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null && echo yes)
+
+bench-tools: ## install wrk and nginx (Debian's packages) when they are missing
+	@if [ "$(HAS_BENCH_TOOLS)" != yes ]; then \
+		command -v apt-get >/dev/null || { echo "make bench needs wrk and nginx: install them"; exit 1; }; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null \
+			|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null; }; \
+	fi
+
+bench: install bench-tools ## measure the stack and its peers on the local Postgres; updates bench/results and the README
+	$(BIN)/python -m bench --update-readme README.md
 
 clean: ## remove the virtualenv and local databases
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The platform's benchmark: `make bench` (or `python -m bench`). See README.md here."""

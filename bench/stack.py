@@ -1,0 +1,182 @@
+"""The stack under test as real processes on 127.0.0.1, beside its peers: the three services on
+their own Postgres databases, a second gateway in front of a trivial upstream, nginx, and the
+two reference proxies. Everything stops, and the databases are dropped, on the way out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import URL, make_url
+
+from bench.nginx import nginx_config
+from bench.processes import Process, free_port, run
+
+ADMIN_EMAIL = "bench-admin@example.com"
+ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway account in a throwaway database
+UNLIMITED = "1000000"
+
+# The services as an operator runs them, but with budgets no benchmark client would be given
+# otherwise: one account logging in and ordering thousands of times a second.
+_COMMON = {"LOG_LEVEL": "WARNING", "ENVIRONMENT": "production"}
+
+
+def _prefixed(prefix: str, settings: dict[str, str]) -> dict[str, str]:
+    return {f"{prefix}_{name}": value for name, value in {**_COMMON, **settings}.items()}
+
+
+@dataclass
+class Stack:
+    urls: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
+
+
+async def _execute(admin_url: URL, statement: str) -> None:
+    dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def _database(admin_url: URL, purpose: str) -> Iterator[str]:
+    name = f"bench_{purpose}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _nginx() -> str:
+    # Debian puts it in /usr/sbin, which a user's PATH may lack.
+    found = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin")
+    if found is None:
+        raise RuntimeError("the benchmark needs nginx: `make bench-tools` installs it")
+    return found
+
+
+def _python(*arguments: str) -> list[str]:
+    return [sys.executable, *arguments]
+
+
+def _uvicorn(app: str, port: int) -> list[str]:
+    return _python(
+        "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning", "--no-access-log",
+    )  # fmt: skip
+
+
+@contextmanager
+def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
+    """Starts everything and waits until each part answers; `run_dir` receives logs and keys."""
+    admin_url = make_url(database_url)
+    ports = {
+        name: free_port()
+        for name in (
+            "auth",
+            "orders",
+            "gateway",
+            "nginx",
+            "trivial",
+            "gateway_only",
+            "naive",
+            "floor",
+        )
+    }
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    stack = Stack(urls=urls)
+
+    with ExitStack() as cleanup:
+        auth_db = cleanup.enter_context(_database(admin_url, "auth"))
+        orders_db = cleanup.enter_context(_database(admin_url, "orders"))
+        key_file = run_dir / "signing-key.pem"
+        run(_python("-m", "auth_service", "generate-key", "--out", str(key_file)), {})
+        jwks_url = urls["auth"] + "/.well-known/jwks.json"
+        auth_env = _prefixed("AUTH", {
+            "DATABASE_URL": auth_db,
+            "PORT": str(ports["auth"]),
+            "PRIVATE_KEY_FILE": str(key_file),
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "ACCESS_TOKEN_TTL_SECONDS": "3600",
+            "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": UNLIMITED,
+            "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": UNLIMITED,
+        })  # fmt: skip
+        orders_env = _prefixed("ORDERS", {
+            "DATABASE_URL": orders_db, "PORT": str(ports["orders"]), "JWKS_URL": jwks_url,
+        })  # fmt: skip
+
+        def gateway_env(port: int, orders_url: str) -> dict[str, str]:
+            return _prefixed("GATEWAY", {
+                "PORT": str(port),
+                "AUTH_URL": urls["auth"],
+                "ORDERS_URL": orders_url,
+                "JWKS_URL": jwks_url,
+                "RATE_LIMIT_PER_SECOND": UNLIMITED,
+                "RATE_LIMIT_BURST": UNLIMITED,
+            })  # fmt: skip
+
+        run(_python("-m", "auth_service", "migrate"), auth_env)
+        run(_python("-m", "order_service", "migrate"), orders_env)
+        config = run_dir / "nginx.conf"
+        config.write_text(nginx_config(
+            run_dir,
+            proxy_port=ports["nginx"],
+            upstream_port=ports["orders"],
+            trivial_port=ports["trivial"],
+        ))  # fmt: skip
+        commands = {
+            "auth": (_python("-m", "auth_service", "serve"), auth_env, "/health/ready"),
+            "orders": (_python("-m", "order_service", "serve"), orders_env, "/health/ready"),
+            "gateway": (
+                _python("-m", "gateway", "serve"),
+                gateway_env(ports["gateway"], urls["orders"]),
+                "/health/ready",
+            ),
+            "gateway_only": (
+                _python("-m", "gateway", "serve"),
+                gateway_env(ports["gateway_only"], urls["trivial"]),
+                "/health/ready",
+            ),
+            "nginx": (
+                [
+                    "nginx",
+                    "-c",
+                    str(config),
+                    "-p",
+                    str(run_dir),
+                    "-e",
+                    str(run_dir / "nginx-error.log"),
+                ],
+                {},
+                "/health/live",
+            ),
+            "naive": (
+                _uvicorn("bench.peers.naive_httpx:app", ports["naive"]),
+                {"BENCH_UPSTREAM_URL": urls["trivial"]},
+                "/orders/1",
+            ),
+            "floor": (
+                _uvicorn("bench.peers.aiohttp_floor:app", ports["floor"]),
+                {"BENCH_UPSTREAM_URL": urls["trivial"]},
+                "/orders/1",
+            ),
+        }
+        for name, (command, env, _) in commands.items():
+            process = Process.start(name, command, env, run_dir)
+            cleanup.callback(process.stop)
+            stack.processes[name] = process
+        for name, (_, _, health_path) in commands.items():
+            stack.processes[name].wait_until_healthy(urls[name] + health_path)
+        yield stack
