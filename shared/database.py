@@ -11,12 +11,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 from shared.settings import DatabaseSettings
@@ -78,15 +80,30 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", setup)
         event.listen(engine.sync_engine, "begin", _begin_immediately)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
-        # A connection broken by a database restart is replaced instead of failing a request.
-        pool_pre_ping=True,
+        # No `pool_pre_ping`: it costs three round trips (BEGIN, `;`, ROLLBACK) per checkout.
+        # A connection the server closed (a restart, a terminated backend) is known closed
+        # without asking; see `_discard_if_closed`. A failure on a connection that broke
+        # silently invalidates the whole pool, so the service recovers by itself either way.
         connect_args=_timeouts(url, settings),
     )
+    event.listen(engine.sync_engine.pool, "checkout", _discard_if_closed)
+    return engine
+
+
+def _discard_if_closed(
+    _: Any, connection_record: ConnectionPoolEntry, __: PoolProxiedConnection
+) -> None:
+    """A pooled connection whose socket the server closed is replaced at checkout, without a
+    round trip: the driver saw the close when it happened (asyncpg's `is_closed`)."""
+    is_closed = getattr(connection_record.driver_connection, "is_closed", None)
+    if is_closed is not None and is_closed():
+        # The pool discards the connection and checks out another (or opens a new one).
+        raise DisconnectionError("the server closed the connection")
 
 
 def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, float]:
@@ -96,7 +113,6 @@ def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, float]:
         return {}
     return {
         "timeout": settings.database_connect_timeout_seconds,
-        # Also bounds the pre-ping: a connection that stopped answering is discarded.
         "command_timeout": settings.database_command_timeout_seconds,
     }
 
@@ -105,10 +121,20 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, without transactions on Postgres: a read made of one statement sees a
+    consistent snapshot by itself and needs neither BEGIN nor ROLLBACK (two round trips).
+    SQLite keeps its transactions, which are what orders its readers and writers."""
+    if is_sqlite(engine.url):
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 @asynccontextmanager
 async def open_database(app: FastAPI, settings: DatabaseSettings) -> AsyncIterator[None]:
-    """The app's engine and sessionmaker on `app.state`, for the span of the lifespan."""
+    """The app's engines and sessionmaker on `app.state`, for the span of the lifespan."""
     app.state.engine = create_engine(settings)
+    app.state.read_engine = autocommit_engine(app.state.engine)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     try:
         yield
@@ -126,6 +152,25 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 # It closes when the handler returns, before the response goes out: the connection is back in
 # the pool while the client reads, and a failure while closing still gets its error response.
 DatabaseSession = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def _read_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.read_engine
+    return engine
+
+
+# The engine itself, for the hot paths that the ORM's unit of work and a generator dependency
+# (an exit stack and a cancel scope per request) would slow down: the handler opens the use
+# case's one connection and transaction with `async with engine.begin() as connection:`, which
+# also gives the connection back before the response goes out.
+DatabaseEngine = Annotated[AsyncEngine, Depends(_engine)]
+# For a use case that reads with one statement: no transaction on Postgres (`autocommit_engine`).
+ReadEngine = Annotated[AsyncEngine, Depends(_read_engine)]
 
 
 async def check_database(request: Request) -> None:

@@ -1,8 +1,9 @@
 """A database that cannot be reached answers `503 Service Unavailable`, not a 500 or a hang.
 
 Only the failures that say "the database is away" qualify; an integrity error or a bug in a
-query stays what it is. The pool (with `pool_pre_ping`) replaces broken connections, so the
-service recovers by itself once the database is back.
+query stays what it is. The pool replaces connections the server closed, and a failure on a
+broken one invalidates the pool's other connections, so the service recovers by itself once
+the database is back.
 """
 
 from __future__ import annotations
