@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from order_service.models import IdempotencyKey
 from shared.database import utc_now
@@ -47,7 +48,7 @@ _CLAIM_ATTEMPTS = 3
 
 
 async def claim(
-    session: AsyncSession,
+    connection: AsyncConnection,
     user_id: uuid.UUID,
     key: str,
     request_fingerprint: str,
@@ -57,7 +58,7 @@ async def claim(
 ) -> StoredResponse | None:
     """None when this request now owns the key (and must `remember` its response), else
     the response to replay. Raises `IdempotencyKeyReused` for a different request."""
-    is_postgres = session.get_bind().dialect.name == "postgresql"
+    is_postgres = connection.dialect.name == "postgresql"
     insert = (postgresql.insert if is_postgres else sqlite.insert)(IdempotencyKey).values(
         user_id=user_id,
         key=key,
@@ -80,21 +81,30 @@ async def claim(
         where=IdempotencyKey.expires_at <= now,
     ).returning(IdempotencyKey.key)
     for _ in range(_CLAIM_ATTEMPTS):
-        if await session.scalar(take_over_if_expired) is not None:
+        if await connection.scalar(take_over_if_expired) is not None:
             return None
-        stored = await session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+        stored = (
+            await connection.execute(
+                select(
+                    IdempotencyKey.request_fingerprint,
+                    IdempotencyKey.status_code,
+                    IdempotencyKey.response_headers,
+                    IdempotencyKey.response_body,
+                ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
             )
-        )
+        ).one_or_none()
         if stored is not None:
-            return _replay(stored, request_fingerprint)
+            return _replay(key, stored, request_fingerprint)
     raise RuntimeError(f"idempotency key {key!r} could not be claimed or read")
 
 
-def _replay(stored: IdempotencyKey, request_fingerprint: str) -> StoredResponse:
+def _replay(
+    key: str,
+    stored: Row[str, int | None, dict[str, str] | None, str | None],
+    request_fingerprint: str,
+) -> StoredResponse:
     if stored.request_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused(stored.key)
+        raise IdempotencyKeyReused(key)
     if stored.status_code is None or stored.response_body is None:
         raise RuntimeError("an idempotency key was committed without its response")
     return StoredResponse(
@@ -103,10 +113,10 @@ def _replay(stored: IdempotencyKey, request_fingerprint: str) -> StoredResponse:
 
 
 async def remember(
-    session: AsyncSession, user_id: uuid.UUID, key: str, response: StoredResponse
+    connection: AsyncConnection, user_id: uuid.UUID, key: str, response: StoredResponse
 ) -> None:
     """Store the response of the request that claimed `key`, in its transaction."""
-    await session.execute(
+    await connection.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
         .values(

@@ -6,11 +6,14 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, Uuid, bindparam, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from order_service.lifecycle import (
@@ -23,7 +26,7 @@ from order_service.lifecycle import (
     releases_stock,
 )
 from order_service.models import Order, OrderLine
-from order_service.money import to_money
+from order_service.money import CURRENCY, to_money
 from order_service.stock import (
     Requested,
     Snapshot,
@@ -40,13 +43,40 @@ class OrderNotFound(Exception):
     """No such order, or not one this identity may see: the two are indistinguishable."""
 
 
+@dataclass(frozen=True)
+class LineRecord:
+    """An order line as stored, without its order and position."""
+
+    product_id: uuid.UUID
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """An order as stored, read or written without the ORM's unit of work (the hot paths:
+    placing an order and reading one); the same attributes as an `Order`."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    lines: list[LineRecord]
+    total: Decimal
+    currency: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
 def _lines(
     requested: Sequence[Requested], snapshots: Mapping[uuid.UUID, Snapshot]
-) -> list[OrderLine]:
+) -> list[LineRecord]:
     """Order lines in the client's order, each with its product as it is now."""
     return [
-        OrderLine(
-            position=position,
+        LineRecord(
             product_id=line.product_id,
             sku=snapshots[line.product_id].sku,
             name=snapshots[line.product_id].name,
@@ -54,23 +84,67 @@ def _lines(
             unit_price=snapshots[line.product_id].unit_price,
             line_total=to_money(snapshots[line.product_id].unit_price * line.quantity),
         )
-        for position, line in enumerate(requested)
+        for line in requested
     ]
 
 
-def _total(lines: Sequence[OrderLine]) -> Decimal:
+def _total(lines: Sequence[LineRecord | OrderLine]) -> Decimal:
     return sum((line.line_total for line in lines), start=Decimal("0.00"))
 
 
+def _line_row(order_id: uuid.UUID, position: int, line: LineRecord) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "position": position,
+        "product_id": line.product_id,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "line_total": line.line_total,
+    }
+
+
+_INSERT_ORDER = insert(Order)
+_INSERT_LINES = insert(OrderLine)
+
+
 async def place_order(
-    session: AsyncSession, user_id: uuid.UUID, requested: Sequence[Requested]
-) -> Order:
-    """Reserve the stock and record the order with its prices as they are now."""
-    snapshots = await reserve_stock(session, requested)
+    connection: AsyncConnection, user_id: uuid.UUID, requested: Sequence[Requested]
+) -> OrderRecord:
+    """Reserve the stock and record the order with its prices as they are now.
+
+    Three statements in the caller's transaction: one per product, one for the order, one for
+    all its lines.
+    """
+    snapshots = await reserve_stock(connection, requested)
     lines = _lines(requested, snapshots)
-    order = Order(user_id=user_id, status=OrderStatus.PENDING, total=_total(lines), lines=lines)
-    session.add(order)
-    await session.flush()
+    now = utc_now()
+    order = OrderRecord(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        status=OrderStatus.PENDING,
+        lines=lines,
+        total=_total(lines),
+        currency=CURRENCY,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    # Rows spelled out: `dataclasses.asdict` deep-copies, which costs more than the insert.
+    order_row = {
+        "id": order.id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "version": order.version,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+    await connection.execute(_INSERT_ORDER, [order_row])
+    line_rows = [_line_row(order.id, position, line) for position, line in enumerate(lines)]
+    await connection.execute(_INSERT_LINES, line_rows)
     return order
 
 
@@ -78,16 +152,65 @@ def _visible_to(viewer: Identity) -> list[ColumnElement[bool]]:
     return [] if viewer.is_admin else [Order.user_id == viewer.user_id]
 
 
-async def get_order(session: AsyncSession, order_id: uuid.UUID, viewer: Identity) -> Order:
-    statement = (
-        select(Order)
-        .where(Order.id == order_id, *_visible_to(viewer))
-        .options(selectinload(Order.lines))
+_ORDER_WITH_LINES = (
+    select(
+        Order.user_id,
+        Order.status,
+        Order.total,
+        Order.currency,
+        Order.version,
+        Order.created_at,
+        Order.updated_at,
+        OrderLine.product_id,
+        OrderLine.sku,
+        OrderLine.name,
+        OrderLine.quantity,
+        OrderLine.unit_price,
+        OrderLine.line_total,
     )
-    order = await session.scalar(statement)
-    if order is None:
+    .outerjoin(OrderLine, OrderLine.order_id == Order.id)
+    .where(Order.id == bindparam("order_id", type_=Uuid))
+    .order_by(OrderLine.position)
+)
+
+
+def _order_record(order_id: uuid.UUID, rows: Sequence[Row[*tuple[Any, ...]]]) -> OrderRecord:
+    """An order from its rows joined with its lines (one row per line)."""
+    first = rows[0]
+    lines = [
+        LineRecord(
+            product_id=row.product_id,
+            sku=row.sku,
+            name=row.name,
+            quantity=row.quantity,
+            unit_price=row.unit_price,
+            line_total=row.line_total,
+        )
+        for row in rows
+        if row.product_id is not None
+    ]
+    return OrderRecord(
+        id=order_id,
+        user_id=first.user_id,
+        status=first.status,
+        lines=lines,
+        total=first.total,
+        currency=first.currency,
+        version=first.version,
+        created_at=first.created_at,
+        updated_at=first.updated_at,
+    )
+
+
+async def get_order(
+    connection: AsyncConnection, order_id: uuid.UUID, viewer: Identity
+) -> OrderRecord:
+    """The order with its lines, in one statement (a consistent snapshot without a
+    transaction); raises `OrderNotFound` unless `viewer` may see it."""
+    rows = (await connection.execute(_ORDER_WITH_LINES, {"order_id": order_id})).all()
+    if not rows or not (viewer.is_admin or rows[0].user_id == viewer.user_id):
         raise OrderNotFound(order_id)
-    return order
+    return _order_record(order_id, rows)
 
 
 async def find_order_to_change(
@@ -120,16 +243,20 @@ async def replace_lines(
 ) -> Order:
     """Give the order new lines, moving stock by the difference, at today's prices."""
     ensure_modifiable(OrderStatus(order.status))
-    await ensure_products_exist(session, [line.product_id for line in requested])
+    connection = await session.connection()
+    await ensure_products_exist(connection, [line.product_id for line in requested])
     difference: Counter[uuid.UUID] = Counter()
     for new in requested:
         difference[new.product_id] += new.quantity
     for old in order.lines:
         difference[old.product_id] -= old.quantity
-    snapshots = await change_stock(session, difference)
+    snapshots = await change_stock(connection, difference)
     order.lines.clear()
     await session.flush()  # the old lines go before new ones take their positions
-    order.lines.extend(_lines(requested, snapshots))
+    order.lines.extend(
+        OrderLine(**_line_row(order.id, position, line))
+        for position, line in enumerate(_lines(requested, snapshots))
+    )
     order.total = _total(order.lines)
     # Set even when the total stays: the order row must be updated, for its version.
     order.updated_at = utc_now()
@@ -141,7 +268,8 @@ async def take_action(session: AsyncSession, order: Order, action: Action) -> Or
     """Move the order on (cancelling gives its units back); raises `InvalidTransition`."""
     order.status = next_status(OrderStatus(order.status), action)
     if releases_stock(action):
-        await change_stock(session, {line.product_id: -line.quantity for line in order.lines})
+        returned = {line.product_id: -line.quantity for line in order.lines}
+        await change_stock(await session.connection(), returned)
     await session.flush()
     return order
 

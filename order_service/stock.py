@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, Uuid, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_service.models import Product
-from shared.database import utc_now
+from shared.database import UTCDateTime, utc_now
 
 
 @dataclass(frozen=True)
@@ -47,42 +47,61 @@ class OutOfStock(Exception):
         self.product_id = product_id
 
 
-async def ensure_products_exist(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> None:
+async def ensure_products_exist(
+    connection: AsyncConnection, product_ids: Sequence[uuid.UUID]
+) -> None:
     """Raise `UnknownProducts` naming every id that is not in the catalogue."""
-    known = set(await session.scalars(select(Product.id).where(Product.id.in_(product_ids))))
+    known = set(await connection.scalars(select(Product.id).where(Product.id.in_(product_ids))))
     unknown = [product_id for product_id in product_ids if product_id not in known]
     if unknown:
         raise UnknownProducts(unknown)
 
 
+_SNAPSHOT_COLUMNS = (Product.sku, Product.name, Product.price)
+# Built once: a statement built per call costs more CPU than its round trip.
+_TAKE = (
+    update(Product)
+    .where(
+        Product.id == bindparam("taken_id", type_=Uuid),
+        Product.stock >= bindparam("at_least", type_=Integer),
+    )
+    .values(
+        stock=Product.stock - bindparam("taken", type_=Integer),
+        updated_at=bindparam("changed_at", type_=UTCDateTime),
+    )
+    .returning(*_SNAPSHOT_COLUMNS)
+)
+# Unchanged, but locked like the others: its snapshot must not move meanwhile.
+# FOR NO KEY UPDATE, as the UPDATEs take: foreign-key checks still pass.
+_LOCK = (
+    select(*_SNAPSHOT_COLUMNS)
+    .where(Product.id == bindparam("taken_id", type_=Uuid))
+    .with_for_update(key_share=True)
+)
+
+
 async def change_stock(
-    session: AsyncSession, taken: Mapping[uuid.UUID, int]
+    connection: AsyncConnection, taken: Mapping[uuid.UUID, int]
 ) -> dict[uuid.UUID, Snapshot]:
     """Take `taken[id]` units of each product (a negative number gives units back).
 
-    Raises `OutOfStock` for the first product short of units; the caller's transaction
-    then undoes the others. Returns each product as it is now.
+    Raises `OutOfStock` for the first product short of units (or not in the catalogue); the
+    caller's transaction then undoes the others. Returns each product as it is now.
     """
     snapshots: dict[uuid.UUID, Snapshot] = {}
+    now = utc_now()
     for product_id, quantity in sorted(taken.items()):
-        columns = (Product.sku, Product.name, Product.price)
         if quantity == 0:
-            # Unchanged, but locked like the others: its snapshot must not move meanwhile.
-            locked = (
-                select(*columns)
-                .where(Product.id == product_id)
-                # FOR NO KEY UPDATE, as the UPDATEs take: foreign-key checks still pass.
-                .with_for_update(key_share=True)
-            )
-            row = (await session.execute(locked)).one_or_none()
+            result = await connection.execute(_LOCK, {"taken_id": product_id})
         else:
-            changed = (
-                update(Product)
-                .where(Product.id == product_id, Product.stock >= max(quantity, 0))
-                .values(stock=Product.stock - quantity, updated_at=utc_now())
-                .returning(*columns)
-            )
-            row = (await session.execute(changed)).one_or_none()
+            parameters = {
+                "taken_id": product_id,
+                "at_least": max(quantity, 0),
+                "taken": quantity,
+                "changed_at": now,
+            }
+            result = await connection.execute(_TAKE, parameters)
+        row = result.one_or_none()
         if row is None:
             raise OutOfStock(product_id)
         snapshots[product_id] = Snapshot(row.sku, row.name, row.price)
@@ -90,8 +109,17 @@ async def change_stock(
 
 
 async def reserve_stock(
-    session: AsyncSession, requested: Sequence[Requested]
+    connection: AsyncConnection, requested: Sequence[Requested]
 ) -> dict[uuid.UUID, Snapshot]:
-    """Take the requested quantities out of stock, or raise and take nothing."""
-    await ensure_products_exist(session, [line.product_id for line in requested])
-    return await change_stock(session, {line.product_id: line.quantity for line in requested})
+    """Take the requested quantities out of stock, or raise and take nothing.
+
+    One statement per product when every product is known and in stock; only a failure asks
+    which products exist, so that an unknown one is told apart from one out of stock.
+    """
+    try:
+        return await change_stock(
+            connection, {line.product_id: line.quantity for line in requested}
+        )
+    except OutOfStock:
+        await ensure_products_exist(connection, [line.product_id for line in requested])
+        raise

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service.config import OrdersSettings
 from order_service.idempotency import StoredResponse, claim, fingerprint, remember
@@ -16,6 +16,7 @@ from order_service.lifecycle import Action, OrderStatus
 from order_service.metrics import OrderMetrics
 from order_service.models import Order
 from order_service.orders import (
+    OrderRecord,
     find_order_to_change,
     get_order,
     list_orders,
@@ -24,7 +25,7 @@ from order_service.orders import (
     take_action,
 )
 from order_service.schemas import OrderLinesIn, OrderOut, OrderPage
-from shared.database import DatabaseSession, utc_now
+from shared.database import DatabaseEngine, DatabaseSession, ReadEngine, utc_now
 from shared.identity import CurrentIdentity
 from shared.pagination import CursorParam, Limit
 from shared.preconditions import require_if_match
@@ -39,7 +40,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such ord
 _STALE: dict[int | str, dict[str, Any]] = {412: {"description": "`If-Match` is stale"}}
 
 
-def _etag(order: Order) -> str:
+def _etag(order: Order | OrderRecord) -> str:
     return f'"{order.version}"'
 
 
@@ -48,12 +49,23 @@ def _order_response(order: Order, response: Response) -> OrderOut:
     return OrderOut.model_validate(order)
 
 
-def _settings(request: Request) -> OrdersSettings:
+def _order_json(order: OrderRecord) -> Response:
+    """The order as its JSON, validated and serialised once (FastAPI's `response_model`
+    path would validate it a second time); `response_model` still documents it."""
+    return Response(
+        OrderOut.model_validate(order).model_dump_json(),
+        headers={"ETag": _etag(order)},
+        media_type="application/json",
+    )
+
+
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread.
+async def _settings(request: Request) -> OrdersSettings:
     settings: OrdersSettings = request.app.state.settings
     return settings
 
 
-def _order_metrics(request: Request) -> OrderMetrics:
+async def _order_metrics(request: Request) -> OrderMetrics:
     metrics: OrderMetrics = request.app.state.order_metrics
     return metrics
 
@@ -76,7 +88,7 @@ def _unquoted(key: str) -> str:
     return key[1:-1] if key.startswith('"') else key
 
 
-def _created(order: Order) -> StoredResponse:
+def _created(order: OrderRecord) -> StoredResponse:
     return StoredResponse(
         status_code=201,
         headers={"Location": f"/orders/{order.id}", "ETag": _etag(order)},
@@ -85,7 +97,7 @@ def _created(order: Order) -> StoredResponse:
 
 
 async def _place_order_once(
-    session: AsyncSession,
+    engine: AsyncEngine,
     identity: Identity,
     body: OrderLinesIn,
     key: str,
@@ -93,9 +105,9 @@ async def _place_order_once(
 ) -> tuple[StoredResponse, bool]:
     """The response for this key: a new order's, or the stored one (True) for a retry."""
     request_fingerprint = fingerprint("POST", "/orders", body.model_dump(mode="json"))
-    async with session.begin():
+    async with engine.begin() as connection:
         stored = await claim(
-            session,
+            connection,
             identity.user_id,
             key,
             request_fingerprint,
@@ -104,8 +116,8 @@ async def _place_order_once(
         )
         if stored is not None:
             return stored, True
-        created = _created(await place_order(session, identity.user_id, body.requested()))
-        await remember(session, identity.user_id, key, created)
+        created = _created(await place_order(connection, identity.user_id, body.requested()))
+        await remember(connection, identity.user_id, key, created)
     return created, False
 
 
@@ -121,19 +133,20 @@ async def _place_order_once(
 )
 async def create_order(
     body: OrderLinesIn,
-    session: DatabaseSession,
+    engine: DatabaseEngine,
     identity: CurrentIdentity,
     settings: Settings,
     metrics: Metrics,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     if idempotency_key is None:
-        async with session.begin():
-            created = _created(await place_order(session, identity.user_id, body.requested()))
+        async with engine.begin() as connection:
+            order = await place_order(connection, identity.user_id, body.requested())
+        created = _created(order)
         is_replay = False
     else:
         created, is_replay = await _place_order_once(
-            session, identity, body, _unquoted(idempotency_key), settings
+            engine, identity, body, _unquoted(idempotency_key), settings
         )
     if not is_replay:
         metrics.orders_created.inc()
@@ -163,9 +176,11 @@ async def browse_orders(
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order", responses=_NOT_FOUND)
 async def show_order(
-    order_id: uuid.UUID, session: DatabaseSession, identity: CurrentIdentity, response: Response
-) -> OrderOut:
-    return _order_response(await get_order(session, order_id, identity), response)
+    order_id: uuid.UUID, engine: ReadEngine, identity: CurrentIdentity
+) -> Response:
+    async with engine.connect() as connection:
+        order = await get_order(connection, order_id, identity)
+    return _order_json(order)
 
 
 @router.patch(

@@ -124,6 +124,22 @@ async def test_an_unknown_product_is_422_and_reserves_nothing(
     assert await _stock(orders_client, alice, real["id"]) == 5
 
 
+async def test_an_unknown_product_is_422_even_beside_one_out_of_stock(
+    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    scarce = await catalogue.add(stock=1)
+    ghosts = [str(uuid.uuid4()), str(uuid.uuid4())]
+
+    response = await place_order(
+        orders_client, alice, (scarce, 2), *(({"id": ghost}, 1) for ghost in ghosts)
+    )
+
+    assert response.status_code == 422
+    named = {error["msg"].removeprefix("Unknown product ") for error in response.json()["errors"]}
+    assert named == set(ghosts)
+    assert await _stock(orders_client, alice, scarce["id"]) == 1
+
+
 @pytest.mark.parametrize(
     "items_for",
     [
