@@ -3,24 +3,24 @@ table entry, the rate limiter, CORS and the merged API documents."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway.circuit import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.cors import ProblemCORSMiddleware
+from gateway.dispatch import ProxyDispatchMiddleware
 from gateway.docs import install_api_docs
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy, Upstream
 from gateway.rate_limit import open_rate_limiter
 from gateway.routes import PROXIED_METHODS, ROUTES, ProxyRoute
 from gateway.timing import ServerTimingMiddleware
+from gateway.transport import AiohttpTransport
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.service import create_service_app
 
@@ -29,32 +29,25 @@ from shared.service import create_service_app
 _HTTPX_DEFAULT_HEADERS = ("accept", "accept-encoding", "user-agent")
 
 
-def _upstream_client(base_url: str, settings: GatewaySettings) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(
-        base_url=base_url,
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-            # Well inside uvicorn's 5 s: a connection the upstream is about to close is not
-            # reused (a POST on it would fail with no safe retry).
-            keepalive_expiry=2.0,
-        ),
-        # The client's redirects and cookies are the client's business, not the gateway's.
-        follow_redirects=False,
-        # Upstreams are reached directly, whatever HTTP(S)_PROXY the environment names.
-        trust_env=False,
+def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
+    transport = AiohttpTransport(
+        max_connections=settings.upstream_max_connections,
+        # Well inside uvicorn's 5 s: a connection the upstream is about to close is not
+        # reused (a POST on it would fail with no safe retry).
+        keepalive_expiry=2.0,
     )
-    for name in _HTTPX_DEFAULT_HEADERS:
-        del client.headers[name]
-    return client
-
-
-def _proxy_endpoint(route: ProxyRoute) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        proxy: Proxy = request.app.state.proxy
-        return await proxy.handle(request, route)
-
-    return endpoint
+    # The client's redirects and cookies are the client's business, not the gateway's; the
+    # environment's HTTP(S)_PROXY does not apply to upstreams.
+    client = httpx.AsyncClient(
+        base_url=base_url, transport=transport, follow_redirects=False, trust_env=False
+    )
+    for header in _HTTPX_DEFAULT_HEADERS:
+        del client.headers[header]
+    breaker = CircuitBreaker(
+        failure_threshold=settings.circuit_failure_threshold,
+        open_seconds=settings.circuit_open_seconds,
+    )
+    return Upstream(name, client, transport, breaker)
 
 
 def create_app(
@@ -68,16 +61,10 @@ def create_app(
         app.state.settings = settings
         async with AsyncExitStack() as stack:
             app.state.upstreams = {
-                name: Upstream(
-                    name,
-                    await stack.enter_async_context(_upstream_client(url, settings)),
-                    CircuitBreaker(
-                        failure_threshold=settings.circuit_failure_threshold,
-                        open_seconds=settings.circuit_open_seconds,
-                    ),
-                )
-                for name, url in upstream_urls.items()
+                name: _upstream(name, url, settings) for name, url in upstream_urls.items()
             }
+            for upstream in app.state.upstreams.values():
+                await stack.enter_async_context(upstream.client)  # closes its transport too
             # Keys load lazily: the gateway starts even while the auth service is still down.
             verifier, jwks = await stack.enter_async_context(remote_token_verifier(settings))
             app.state.jwks = jwks
@@ -126,15 +113,14 @@ def create_app(
         lifespan=lifespan,
         readiness_checks={"verification_keys": check_verification_keys},
         serves_own_docs=False,
-        middleware=[*cors, Middleware(ServerTimingMiddleware)],
+        middleware=[
+            *cors,
+            Middleware(ServerTimingMiddleware),
+            Middleware(ProxyDispatchMiddleware, routes=routes),
+        ],
         # HEAD goes upstream as HEAD; the services answer it.
         answers_head_as_get=False,
     )
     app.state.gateway_metrics = GatewayMetrics(app.state.metrics.registry)
     install_api_docs(app, settings, routes)
-    for route in routes:
-        endpoint = _proxy_endpoint(route)
-        for path in (route.prefix, route.prefix + "/{path:path}"):
-            # An API route (not a bare Starlette one) so that metrics and logs see its template.
-            app.add_api_route(path, endpoint, methods=PROXIED_METHODS, include_in_schema=False)
     return app

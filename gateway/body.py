@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 
 class BodyTooLarge(Exception):
@@ -16,15 +17,16 @@ class BodyTooSlow(Exception):
     """The client stopped sending its body midway (it would hold a pooled connection)."""
 
 
-def has_body(request: Request) -> bool:
-    return "content-length" in request.headers or "transfer-encoding" in request.headers
-
-
-def declared_length(request: Request) -> int | None:
-    try:
-        return int(request.headers["content-length"])
-    except (KeyError, ValueError):
-        return None
+async def request_body(receive: Receive) -> AsyncIterator[bytes]:
+    """The client's body as its chunks arrive; `ClientDisconnect` if the client goes away."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        if chunk := message.get("body", b""):
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
 
 async def limited(

@@ -1,27 +1,32 @@
 """Forwarding one request to its upstream: authenticate, limit, send (retrying where that is
-safe), and stream the answer back; every way this can fail has its own status."""
+safe), and stream the answer back; every way this can fail has its own status.
+
+This is the gateway's hot path, so it speaks ASGI directly (no request or response objects)
+and hands `httpx.Request`s straight to the upstream's transport: the client layer on top
+(cookies, redirects, auth flows) is for callers that need it, and a proxy does not.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from starlette.background import BackgroundTask
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
-from gateway.body import BodyTooLarge, BodyTooSlow, declared_length, has_body, limited
+from gateway.body import BodyTooLarge, BodyTooSlow, limited, request_body
 from gateway.circuit import CircuitBreaker, CircuitOpen
 from gateway.config import GatewaySettings
-from gateway.headers import client_response_headers, upstream_request_headers
+from gateway.headers import RawHeaders, client_response_headers, upstream_request_headers
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import RateLimiter, rate_limit_headers
 from gateway.routes import IDEMPOTENT_METHODS, ProxyRoute
 from shared.identity import bearer_token, unauthorized
-from shared.problems import Problem
+from shared.problems import Problem, render_problem
 from shared.request_context import current_request_id
 from shared.tokens import Identity, InvalidToken, Verifier
 
@@ -34,24 +39,84 @@ _FAILURE_STATUSES = frozenset({502, 503, 504})
 @dataclass(frozen=True)
 class Upstream:
     name: str
+    # For whole requests of the gateway's own (the API documents).
     client: httpx.AsyncClient
+    # For proxied requests: the client's pool, without the client's layer.
+    transport: httpx.AsyncBaseTransport
     breaker: CircuitBreaker
+
+
+@dataclass(slots=True)
+class _Framing:
+    """What the proxy needs of the client's headers, read in one pass."""
+
+    authorization: str | None = None
+    declared_length: int | None = None
+    has_body: bool = False
+
+
+def _framing(headers: RawHeaders) -> _Framing:
+    framing = _Framing()
+    for name, value in headers:  # ASGI servers lower-case header names
+        if name == b"authorization" and framing.authorization is None:
+            framing.authorization = value.decode("latin-1")
+        elif name == b"content-length":
+            framing.has_body = True
+            if value.isdigit():
+                framing.declared_length = int(value)
+        elif name == b"transfer-encoding":
+            framing.has_body = True
+    return framing
+
+
+def _declared_length(headers: RawHeaders) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _has_dot_segments(path: str) -> bool:
     """Whether the (percent-decoded) path has `.` or `..` segments."""
-    return any(segment in {".", ".."} for segment in path.split("/"))
+    return "/." in path and any(segment in {".", ".."} for segment in path.split("/"))
 
 
-def _upstream_url(client: httpx.AsyncClient, request: Request) -> httpx.URL:
+def _upstream_url(base_url: httpx.URL, scope: Scope) -> httpx.URL:
     """The upstream URL with the client's path and query exactly as they were sent."""
-    raw_path: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
-    query: bytes = request.scope["query_string"]
-    return client.base_url.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope["query_string"]
+    return base_url.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
 
 
 def _server_timing(**durations: float) -> str:
     return ", ".join(f"{name};dur={seconds * 1000:.1f}" for name, seconds in durations.items())
+
+
+def _as_dict(headers: RawHeaders) -> dict[str, str]:
+    return {name.decode(): value.decode() for name, value in headers}
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns once the client has gone away (its body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _RouteTimeouts(dict[ProxyRoute, dict[str, float | None]]):
+    """Each route's httpx timeouts, worked out on its first request."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def __missing__(self, route: ProxyRoute) -> dict[str, float | None]:
+        timeout = httpx.Timeout(
+            route.timeout_seconds or self.settings.upstream_timeout_seconds,
+            connect=self.settings.upstream_connect_timeout_seconds,
+            pool=self.settings.upstream_pool_timeout_seconds,
+        ).as_dict()
+        self[route] = timeout
+        return timeout
 
 
 class Proxy:
@@ -68,27 +133,45 @@ class Proxy:
         self.rate_limiter = rate_limiter
         self.metrics = metrics
         self.settings = settings
+        self._timeouts = _RouteTimeouts(settings)
 
-    async def handle(self, request: Request, route: ProxyRoute) -> Response:
-        if _has_dot_segments(request.scope["path"]):
+    async def handle(self, scope: Scope, receive: Receive, send: Send, route: ProxyRoute) -> None:
+        try:
+            answer, headers = await self._answer(scope, receive, route)
+        except Problem as problem:
+            await render_problem(problem)(scope, receive, send)
+            return
+        try:
+            await send(
+                {"type": "http.response.start", "status": answer.status_code, "headers": headers}
+            )
+            await self._relay(answer, _declared_length(headers), receive, send, route.upstream)
+        finally:
+            await answer.aclose()
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, route: ProxyRoute
+    ) -> tuple[httpx.Response, RawHeaders]:
+        """The upstream's answer (its body still to come) and the headers for the client."""
+        if _has_dot_segments(scope["path"]):
             # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape.
             raise Problem(400, "The path must not contain `.` or `..` segments.")
+        framing = _framing(scope["headers"])
         started_at = time.perf_counter()
         try:
-            identity = None if route.is_public else await self._authenticate(request)
+            identity = None if route.is_public else await self._authenticate(framing)
         except Problem as refusal:
             # A refused token still spends from its address's budget: a client spraying bad
             # tokens is limited like any anonymous one.
-            refusal_headers = await self._spend_rate_limit(request, None)
-            refusal.headers.update(
-                {name.decode(): value.decode() for name, value in refusal_headers}
-            )
+            refusal.headers.update(_as_dict(await self._spend_rate_limit(scope, None)))
             refusal.headers["Server-Timing"] = _server_timing(auth=time.perf_counter() - started_at)
             raise
         authenticated_at = time.perf_counter()
-        limit_headers = await self._spend_rate_limit(request, identity)
-        declared = declared_length(request)
-        if declared is not None and declared > self.settings.max_body_bytes:
+        limit_headers = await self._spend_rate_limit(scope, identity)
+        if (
+            framing.declared_length is not None
+            and framing.declared_length > self.settings.max_body_bytes
+        ):
             raise self._too_large(limit_headers)
         upstream = self.upstreams[route.upstream]
 
@@ -112,27 +195,20 @@ class Proxy:
             ) from None
         try:
             answer = await self._forward(
-                request, route, upstream, ticket, identity, timing, limit_headers
+                scope, receive, framing, route, upstream, ticket, identity, timing, limit_headers
             )
         except BaseException:
             # However the request ended, a half-open circuit's trial is over (failures of the
             # upstream were recorded already; this settles the rest, cancellation included).
             upstream.breaker.record_neither(ticket)
             raise
-        response = StreamingResponse(
-            self._relay(answer, upstream.name),
-            status_code=answer.status_code,
-            background=BackgroundTask(answer.aclose),
-        )
-        response.raw_headers = [
-            *client_response_headers(answer.headers.raw),
-            *limit_headers,
-            (b"server-timing", timing().encode()),
-        ]
-        return response
+        headers = client_response_headers(answer.headers.raw)
+        headers += limit_headers
+        headers.append((b"server-timing", timing().encode()))
+        return answer, headers
 
-    async def _authenticate(self, request: Request) -> Identity:
-        token = bearer_token(request.headers.get("authorization"))
+    async def _authenticate(self, framing: _Framing) -> Identity:
+        token = bearer_token(framing.authorization)
         if token is None:
             self.metrics.auth_failures.labels("missing token").inc()
             raise unauthorized()
@@ -142,14 +218,13 @@ class Proxy:
             self.metrics.auth_failures.labels(invalid.reason).inc()
             raise unauthorized(invalid.reason) from None
 
-    async def _spend_rate_limit(
-        self, request: Request, identity: Identity | None
-    ) -> list[tuple[bytes, bytes]]:
+    async def _spend_rate_limit(self, scope: Scope, identity: Identity | None) -> RawHeaders:
         """The RateLimit headers for the response; raises 429 when the budget is spent."""
         if identity is not None:
             key = f"user:{identity.user_id}"
         else:
-            key = f"address:{request.client.host if request.client else 'unknown'}"
+            client = scope.get("client")
+            key = f"address:{client[0] if client else 'unknown'}"
         decision = await self.rate_limiter.acquire(key)
         headers = rate_limit_headers(decision, self.settings)
         if not decision.is_allowed:
@@ -157,61 +232,55 @@ class Proxy:
             raise Problem(
                 429,
                 "Too many requests; slow down and retry later.",
-                headers={
-                    "Retry-After": str(decision.retry_after_seconds),
-                    **{name.decode(): value.decode() for name, value in headers},
-                },
+                headers={"Retry-After": str(decision.retry_after_seconds), **_as_dict(headers)},
             )
         return headers
 
-    def _too_large(self, limit_headers: list[tuple[bytes, bytes]]) -> Problem:
+    def _too_large(self, limit_headers: RawHeaders) -> Problem:
         return Problem(
             413,
             f"The request body is larger than {self.settings.max_body_bytes} bytes.",
-            headers={name.decode(): value.decode() for name, value in limit_headers},
+            headers=_as_dict(limit_headers),
         )
 
     async def _forward(
         self,
-        request: Request,
+        scope: Scope,
+        receive: Receive,
+        framing: _Framing,
         route: ProxyRoute,
         upstream: Upstream,
         ticket: int,
         identity: Identity | None,
         timing: Callable[[], str],
-        limit_headers: list[tuple[bytes, bytes]],
+        limit_headers: RawHeaders,
     ) -> httpx.Response:
         """The upstream's answer (its body still to come), or the problem that replaces it."""
+        client = scope.get("client")
         headers = upstream_request_headers(
-            request.headers.raw,
+            scope["headers"],
             identity=identity,
             request_id=current_request_id() or "",
-            client_address=request.client.host if request.client else None,
-            scheme=request.url.scheme,
+            client_address=client[0] if client else None,
+            scheme=scope["scheme"],
         )
         body = (
             limited(
-                request.stream(),
+                request_body(receive),
                 self.settings.max_body_bytes,
                 self.settings.client_body_timeout_seconds,
             )
-            if has_body(request)
+            if framing.has_body
             else None
         )
-        timeout = httpx.Timeout(
-            route.timeout_seconds or self.settings.upstream_timeout_seconds,
-            connect=self.settings.upstream_connect_timeout_seconds,
-            pool=self.settings.upstream_pool_timeout_seconds,
-        )
-        is_retry_safe = request.method in IDEMPOTENT_METHODS and body is None
+        timeout = self._timeouts[route]
+        url = _upstream_url(upstream.client.base_url, scope)
+        method: str = scope["method"]
+        is_retry_safe = method in IDEMPOTENT_METHODS and body is None
 
         def build() -> httpx.Request:
-            return upstream.client.build_request(
-                request.method,
-                _upstream_url(upstream.client, request),
-                headers=headers,
-                content=body,
-                timeout=timeout,
+            return httpx.Request(
+                method, url, headers=headers, content=body, extensions={"timeout": timeout}
             )
 
         sent_at = time.perf_counter()
@@ -258,7 +327,7 @@ class Proxy:
         """Send; once more when that cannot do a request twice: the connection was never made
         (nothing was sent), or the method is idempotent and has no body to replay."""
         try:
-            return await upstream.client.send(build(), stream=True)
+            return await upstream.transport.handle_async_request(build())
         except (httpx.ConnectError, httpx.ConnectTimeout):
             pass
         except (httpx.ReadError, httpx.RemoteProtocolError):
@@ -267,7 +336,7 @@ class Proxy:
             if not is_retry_safe:
                 raise
         self.metrics.upstream_retries.labels(upstream.name).inc()
-        return await upstream.client.send(build(), stream=True)
+        return await upstream.transport.handle_async_request(build())
 
     def _record_failure(
         self, upstream: Upstream, ticket: int, kind: str, error: Exception | None = None
@@ -280,13 +349,37 @@ class Proxy:
                 extra={"upstream": upstream.name, "kind": kind, "error": repr(error)},
             )
 
-    async def _relay(self, answer: httpx.Response, upstream: str) -> AsyncIterator[bytes]:
-        """The upstream body as it arrives, undecoded; a failure midway cuts the response."""
+    async def _relay(
+        self,
+        answer: httpx.Response,
+        remaining: int | None,
+        receive: Receive,
+        send: Send,
+        upstream: str,
+    ) -> None:
+        """The upstream body as it arrives, undecoded; a failure midway cuts the response.
+
+        A body that ends with its first chunk (most do) goes out as one message. Past that, a
+        watcher notices a client that went away, so that a long download stops with it."""
+        watcher: asyncio.Future[None] | None = None
         try:
             async for chunk in answer.aiter_raw():
-                yield chunk
+                if remaining is not None:
+                    remaining -= len(chunk)
+                    if remaining <= 0:
+                        await send({"type": "http.response.body", "body": chunk})
+                        return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if watcher is None:
+                    watcher = asyncio.ensure_future(_disconnected(receive))
+                elif watcher.done():
+                    return
+            await send({"type": "http.response.body", "body": b""})
         except httpx.TransportError as error:
             logger.warning(
                 "upstream_response_cut", extra={"upstream": upstream, "error": repr(error)}
             )
             raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()

@@ -41,6 +41,21 @@ class ServiceMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        # Each label set's counter and histogram, looked up once: `labels()` takes a lock and
+        # builds its key on every call.
+        self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        metrics = self._per_request.get(key)
+        if metrics is None:
+            metrics = self._per_request[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.request_duration.labels(method, route),
+            )
+        count, duration = metrics
+        count.inc()
+        duration.observe(seconds)
 
 
 class MetricsMiddleware:
@@ -70,10 +85,8 @@ class MetricsMiddleware:
             # The router records the matched route in the scope; it is read once the app is done.
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.request_duration.labels(method, template).observe(
-                time.perf_counter() - started_at
+            self.metrics.observe_request(
+                scope["method"], template, status, time.perf_counter() - started_at
             )
 
 

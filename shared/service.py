@@ -40,6 +40,9 @@ def create_service_app(
         # No redirect from `/products/` to `/products`: behind the gateway its Location would
         # name the service's internal address. Such a path is a 404 like any other.
         redirect_slashes=False,
+        # The platform's metrics are Prometheus's (shared/metrics.py); FastAPI's OpenTelemetry
+        # instrumentation would otherwise look for a configured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if answers_head_as_get:
         app.add_middleware(HeadAsGetMiddleware)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import threading
@@ -22,6 +23,33 @@ class Behaviour(StrEnum):
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 _UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _CUT = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000
+
+
+def _read_request(connection: socket.socket) -> bool:
+    """Reads a whole request, its body included, as an HTTP server does before it answers;
+    False when the peer closed the connection first."""
+    received = b""
+
+    def more() -> bool:
+        nonlocal received
+        chunk = connection.recv(65536)
+        received += chunk
+        return bool(chunk)
+
+    while b"\r\n\r\n" not in received:
+        if not more():
+            return False
+    head, _, received = received.partition(b"\r\n\r\n")
+    headers = head.lower()
+    if b"transfer-encoding: chunked" in headers:
+        while not received.endswith(b"0\r\n\r\n"):
+            if not more():
+                return False
+    elif match := re.search(rb"content-length: *(\d+)", headers):
+        while len(received) < int(match.group(1)):
+            if not more():
+                return False
+    return True
 
 
 class ScriptedServer:
@@ -51,12 +79,8 @@ class ScriptedServer:
     def _answer(self, connection: socket.socket, behaviour: Behaviour) -> None:
         with connection:
             connection.settimeout(5)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = connection.recv(65536)
-                if not chunk:
-                    return
-                request += chunk
+            if not _read_request(connection):
+                return
             if behaviour is Behaviour.OK:
                 connection.sendall(_OK)
             elif behaviour is Behaviour.UNAVAILABLE:

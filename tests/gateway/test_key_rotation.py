@@ -4,10 +4,11 @@ restarted at the same address with each step's keys, the gateway keeps running."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 import httpx
 import jwt
 import pytest
@@ -37,8 +38,8 @@ class AuthService:
         path.write_bytes(pem_of(key))
         return path
 
-    @contextmanager
-    def running(self, signing: SigningKey, *published: SigningKey) -> Iterator[None]:
+    @asynccontextmanager
+    async def running(self, signing: SigningKey, *published: SigningKey) -> AsyncIterator[None]:
         settings = AuthSettings(
             database_url=self.database_url,
             private_key_file=self.key_file(signing),
@@ -51,8 +52,15 @@ class AuthService:
             password_hash_memory_kib=1024,
             password_hash_parallelism=1,
         )
-        with running_server(create_auth_app(settings), lifespan="on", port=self.port):
+        server = running_server(create_auth_app(settings), lifespan="on", port=self.port)
+        # Started and stopped from a worker thread: the gateway's event loop runs on meanwhile,
+        # as a deployed gateway's does while its upstream restarts (and sees the old process
+        # close its pooled connections).
+        await anyio.to_thread.run_sync(server.__enter__)
+        try:
             yield
+        finally:
+            await anyio.to_thread.run_sync(server.__exit__, None, None, None)
 
 
 async def sign_in(gateway: httpx.AsyncClient) -> str:
@@ -86,7 +94,7 @@ async def test_tokens_of_the_previous_key_pass_the_gateway_until_the_key_is_drop
         jwks_min_refresh_seconds=0,
     )
     async with gateway_client(create_gateway_app(settings)) as gateway:
-        with auth_service.running(old_key):
+        async with auth_service.running(old_key):
             await gateway.post(
                 "/auth/register", json={"email": "user@example.com", "password": PASSWORD}
             )
@@ -94,14 +102,14 @@ async def test_tokens_of_the_previous_key_pass_the_gateway_until_the_key_is_drop
             assert await list_orders(gateway, old_token) == 200
 
         # Rotated: the new key signs, the old one is still published.
-        with auth_service.running(new_key, old_key):
+        async with auth_service.running(new_key, old_key):
             new_token = await sign_in(gateway)
             assert jwt.get_unverified_header(new_token)["kid"] == new_key.kid
             assert await list_orders(gateway, new_token) == 200
             assert await list_orders(gateway, old_token) == 200
 
         # The old key's tokens have expired, so it is dropped.
-        with auth_service.running(new_key):
+        async with auth_service.running(new_key):
             assert await list_orders(gateway, new_token) == 200
             # Keys are revalidated in the background: the refusal follows within a request
             # or two (each request waits on the network, so the loop never spins).

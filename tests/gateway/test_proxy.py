@@ -190,6 +190,31 @@ def test_the_gateway_adds_no_headers_of_its_http_client(
     assert not sent_upstream & {"accept", "accept-encoding", "user-agent"}
 
 
+async def test_the_gateway_adds_no_content_type_to_a_body_sent_without_one(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    response = await gateway.post("/auth/anything", content=b"raw bytes")
+
+    assert response.status_code == 200
+    assert "content-type" not in {name for name, _ in upstream.headers_of()}
+
+
+async def test_cookies_an_upstream_sets_are_not_kept_for_other_requests(
+    upstream: EchoUpstream, upstream_url: str, jwks_url: str
+) -> None:
+    # By name: HTTP clients keep no cookies for bare IP addresses anyway.
+    by_name = upstream_url.replace("127.0.0.1", "localhost")
+    settings = gateway_settings(auth_url=by_name, orders_url=by_name, jwks_url=jwks_url)
+    async with gateway_client(create_app(settings)) as gateway:
+        first = await gateway.get("/auth/anything")  # the upstream answers with Set-Cookie
+        gateway.cookies.clear()  # the test's client keeps them; the next client has none
+        second = await gateway.get("/auth/anything")
+
+    assert first.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert second.status_code == 200
+    assert "cookie" not in {name for name, _ in upstream.headers_of()}
+
+
 async def test_a_streamed_response_arrives_whole(
     gateway: httpx.AsyncClient, tokens: TokenFactory
 ) -> None:
