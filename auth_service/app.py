@@ -54,7 +54,15 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
         )
-        app.state.passwords = Passwords.from_settings(settings)
+        app.state.passwords = passwords = Passwords.from_settings(settings)
+        # Derived from the memory budget and the cores unless configured: say what it came to.
+        logger.info(
+            "password_hashing_configured",
+            extra={
+                "concurrency": passwords.concurrency,
+                "memory_kib_per_hash": settings.password_hash_memory_kib,
+            },
+        )
         app.state.login_throttle = throttle = LoginThrottle.from_settings(settings)
         async with open_database(app, settings):
             await _bootstrap_admin(app, settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommaSeparatedPaths, DatabaseSettings, ServiceSettings, TokenSettings
@@ -59,9 +59,19 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
         default=65_536, ge=8, description="argon2id memory per hash, in KiB."
     )
     password_hash_parallelism: int = Field(default=4, ge=1, description="argon2id lanes.")
-    # Each hash takes ~100 ms of CPU and its memory.
-    password_hashing_concurrency: int = Field(
-        default=4, ge=1, description="Hashes computed at once, off the event loop."
+    # Every hash in progress holds its whole `password_hash_memory_kib`: a burst of logins
+    # exhausts memory long before anything else, so the memory bounds how many run at once.
+    password_hashing_memory_budget_mib: int = Field(
+        default=128,
+        ge=1,
+        description="The memory the hashes in progress may take together; how many run at once"
+        " follows from it.",
+    )
+    password_hashing_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Hashes computed at once, off the event loop; unset: as many as the memory"
+        " budget holds, at most one per core.",
     )
 
     login_window_seconds: int = Field(
@@ -86,3 +96,17 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     admin_password: SecretStr | None = Field(
         default=None, description="The bootstrap admin's password, if the account is new."
     )
+
+    @model_validator(mode="after")
+    def _hashing_fits_its_memory_budget(self) -> AuthSettings:
+        # Refused at start-up: a budget that is silently exceeded bounds nothing.
+        hashes_at_once = self.password_hashing_concurrency or 1
+        needed_mib = -(-hashes_at_once * self.password_hash_memory_kib // 1024)
+        budget_mib = self.password_hashing_memory_budget_mib
+        if needed_mib > budget_mib:
+            raise ValueError(
+                f"{hashes_at_once} argon2id hash(es) at once of AUTH_PASSWORD_HASH_MEMORY_KIB"
+                f" ({self.password_hash_memory_kib}) need {needed_mib} MiB, more than"
+                f" AUTH_PASSWORD_HASHING_MEMORY_BUDGET_MIB ({budget_mib})"
+            )
+        return self

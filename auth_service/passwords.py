@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
@@ -19,22 +21,46 @@ def password_hasher(settings: AuthSettings) -> PasswordHasher:
     )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which a container's cpuset narrows."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def hashing_concurrency(settings: AuthSettings, cores: int) -> int:
+    """How many hashes run at once: as configured, else as many as the memory budget holds,
+    at most one per core.
+
+    One hash already keeps more than a core busy (its lanes run in threads of their own), so
+    hashes beyond the cores add no throughput (measured on 2 cores: 10 hashes/s one at a
+    time, 13 two at a time, 12 four at a time), only memory and every queued login's wait.
+    """
+    if settings.password_hashing_concurrency is not None:
+        return settings.password_hashing_concurrency
+    budget_kib = settings.password_hashing_memory_budget_mib * 1024
+    return max(1, min(budget_kib // settings.password_hash_memory_kib, cores))
+
+
 class Passwords:
     """Hashes and verifies passwords without stalling the event loop.
 
-    At most `concurrency` hashes run at once: each needs ~64 MiB and tens of milliseconds,
-    so a burst of logins queues here instead of exhausting memory and CPU.
+    At most `concurrency` hashes run at once: each holds its argon2id memory (64 MiB by
+    default) and ~150 ms of CPU, so a burst of logins queues here instead of exhausting
+    memory and CPU.
     """
 
     def __init__(self, hasher: PasswordHasher, concurrency: int) -> None:
         self._hasher = hasher
+        self.concurrency = concurrency
         self._limiter = anyio.CapacityLimiter(concurrency)
         # Verified against when the account does not exist, so that both cases take as long.
         self._decoy_hash = self._hasher.hash("decoy password for unknown accounts")
 
     @classmethod
     def from_settings(cls, settings: AuthSettings) -> Passwords:
-        return cls(password_hasher(settings), settings.password_hashing_concurrency)
+        return cls(password_hasher(settings), hashing_concurrency(settings, usable_cores()))
 
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)

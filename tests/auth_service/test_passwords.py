@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 from argon2 import extract_parameters
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from auth_service.app import create_app
 from auth_service.config import AuthSettings
 from auth_service.models import User
+from auth_service.passwords import hashing_concurrency
 from auth_service.users import replace_password_hash
 from tests.auth_service.conftest import auth_app_client, register, request_token
 from tests.support.database import session_on
@@ -33,6 +38,21 @@ def production_hashing(settings: AuthSettings) -> AuthSettings:
             "login_max_attempts_per_account": 100,
         }
     )
+
+
+PROC_STATUS = Path("/proc/self/status")
+# Writing 5 resets the process's peak resident memory (VmHWM) to its current size (Linux).
+PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def resident_kib(field: str) -> int:
+    """`VmRSS` (now) or `VmHWM` (the peak) of this process, in KiB."""
+    line = next(line for line in PROC_STATUS.read_text().splitlines() if line.startswith(field))
+    return int(line.split()[1])
+
+
+def reset_peak_resident() -> None:
+    PROC_CLEAR_REFS.write_text("5")
 
 
 async def test_passwords_are_stored_as_argon2id_with_the_configured_parameters(
@@ -140,3 +160,77 @@ async def test_a_rehash_never_overwrites_a_password_changed_meanwhile(
             await replace_password_hash(session, user, "a fresh hash of the old password")
 
     assert await stored_hash(auth_database_url) == "changed meanwhile"
+
+
+@pytest.mark.parametrize(
+    ("budget_mib", "concurrency", "cores", "expected"),
+    [
+        (128, None, 2, 2),  # the defaults on 2 cores: two 64 MiB hashes
+        (128, None, 16, 2),  # more cores do not stretch the budget
+        (128, None, 1, 1),  # nor does the budget buy more hashes than cores
+        (1024, None, 4, 4),
+        (100, None, 8, 1),  # a budget holds whole hashes only
+        (256, 3, 1, 3),  # an explicit concurrency is taken as it is (within the budget)
+    ],
+)
+def test_the_hashing_concurrency_follows_the_memory_budget_and_the_cores(
+    budget_mib: int, concurrency: int | None, cores: int, expected: int
+) -> None:
+    settings = AuthSettings(
+        password_hash_memory_kib=65_536,
+        password_hashing_memory_budget_mib=budget_mib,
+        password_hashing_concurrency=concurrency,
+    )
+
+    assert hashing_concurrency(settings, cores) == expected
+
+
+@pytest.mark.parametrize(
+    ("budget_mib", "concurrency"),
+    [
+        (32, None),  # not even one 64 MiB hash
+        (128, 4),  # four 64 MiB hashes: 256 MiB
+    ],
+)
+def test_settings_whose_hashes_exceed_the_memory_budget_are_refused(
+    budget_mib: int, concurrency: int | None
+) -> None:
+    with pytest.raises(ValidationError, match="AUTH_PASSWORD_HASHING_MEMORY_BUDGET_MIB"):
+        AuthSettings(
+            password_hash_memory_kib=65_536,
+            password_hashing_memory_budget_mib=budget_mib,
+            password_hashing_concurrency=concurrency,
+        )
+
+
+@pytest.mark.skipif(not PROC_CLEAR_REFS.exists(), reason="reads the peak memory from Linux's /proc")
+async def test_a_burst_of_logins_takes_no_more_hashing_memory_than_the_budget(
+    auth_settings: AuthSettings,
+) -> None:
+    settings = production_hashing(auth_settings)
+    async with auth_app_client(settings) as client:
+        await register(client)
+        await request_token(client)  # the pool's threads and connections exist before we count
+        before_kib = resident_kib("VmRSS")
+        reset_peak_resident()
+        responses = await asyncio.gather(*(request_token(client) for _ in range(8)))
+        growth_kib = resident_kib("VmHWM") - before_kib
+
+    assert [response.status_code for response in responses] == [200] * 8
+    # Each hash in progress holds its whole 64 MiB; allow half a hash for everything else, so
+    # that one hash more than the budget holds fails.
+    budget_kib = settings.password_hashing_memory_budget_mib * 1024
+    assert growth_kib < budget_kib + settings.password_hash_memory_kib // 2
+
+
+async def test_the_start_up_log_says_how_many_hashes_run_at_once(
+    auth_settings: AuthSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = auth_settings.model_copy(update={"password_hashing_concurrency": 3})
+
+    with caplog.at_level(logging.INFO, logger="auth_service.app"):
+        async with auth_app_client(settings):
+            pass
+
+    [record] = [r for r in caplog.records if r.getMessage() == "password_hashing_configured"]
+    assert record.__dict__["concurrency"] == 3
