@@ -28,7 +28,8 @@ def _measure(scenario: Scenario, stack: Stack, args: argparse.Namespace) -> dict
     run_wrk(scenario.load, seconds=args.warmup, connections=args.connections)
     pid = stack.processes[scenario.server].pid
     cpu_before = cpu_seconds(pid)
-    with profiling(pid, args.profile and args.results_dir / f"profile-{scenario.name}.txt"):
+    profile = args.results_dir / f"profile-{scenario.name}.txt" if args.profile else None
+    with profiling(pid, profile):
         measured = run_wrk(scenario.load, seconds=args.seconds, connections=args.connections)
     cpu = cpu_seconds(pid) - cpu_before
     result: dict[str, Any] = {
@@ -43,7 +44,8 @@ def _measure(scenario: Scenario, stack: Stack, args: argparse.Namespace) -> dict
     }
     print(
         f"{scenario.name:26} {measured.rps:8.0f} req/s  p50 {measured.p50_ms:6.2f} ms  "
-        f"p99 {measured.p99_ms:6.2f} ms  errors {measured.errors}",
+        f"p99 {measured.p99_ms:6.2f} ms  errors {measured.errors}  "
+        f"{result['cpu_us_per_request']:6.0f} µs CPU/request ({scenario.server})",
         flush=True,
     )
     return result

@@ -1,7 +1,9 @@
 -- wrk script: the request comes from the environment, the result goes out as one JSON line.
 -- BENCH_METHOD, BENCH_BODY, BENCH_HEADERS ("Name: value" lines separated by "\n").
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
-wrk.body = os.getenv("BENCH_BODY")
+-- No body, no Content-Length: wrk would send "Content-Length: 0" for an empty one.
+local body = os.getenv("BENCH_BODY") or ""
+if body ~= "" then wrk.body = body end
 for line in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^\n]+") do
     local name, value = string.match(line, "^([^:]+):%s*(.*)$")
     wrk.headers[name] = value
