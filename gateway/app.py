@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from gateway.circuit import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.cors import ProblemCORSMiddleware
-from gateway.dispatch import ProxyDispatchMiddleware
+from gateway.dispatch import GatewayApp
 from gateway.docs import install_api_docs
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy, Upstream
@@ -22,7 +22,7 @@ from gateway.routes import PROXIED_METHODS, ROUTES, ProxyRoute
 from gateway.timing import ServerTimingMiddleware
 from gateway.transport import AiohttpTransport
 from shared.jwks import check_verification_keys, remote_token_verifier
-from shared.service import create_service_app
+from shared.service import create_service_app, platform_middleware
 
 # httpx sends these of its own accord; a proxy forwards only what the client sent (an
 # Accept-Encoding the client never asked for would get it a compressed body it cannot read).
@@ -47,7 +47,7 @@ def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
         failure_threshold=settings.circuit_failure_threshold,
         open_seconds=settings.circuit_open_seconds,
     )
-    return Upstream(name, client, transport, breaker)
+    return Upstream(name, client, transport, breaker, origin=base_url.rstrip("/"))
 
 
 def create_app(
@@ -107,20 +107,21 @@ def create_app(
         if settings.cors_allow_origins
         else []
     )
+    # Proxied requests take the same middleware, on a short way of their own (dispatch.py).
+    middleware = [*cors, Middleware(ServerTimingMiddleware)]
     app = create_service_app(
         title="Order platform gateway",
         description="The public entry point: verifies access tokens and proxies to the services.",
         lifespan=lifespan,
         readiness_checks={"verification_keys": check_verification_keys},
         serves_own_docs=False,
-        middleware=[
-            *cors,
-            Middleware(ServerTimingMiddleware),
-            Middleware(ProxyDispatchMiddleware, routes=routes),
-        ],
+        middleware=middleware,
         # HEAD goes upstream as HEAD; the services answer it.
         answers_head_as_get=False,
+        app_class=GatewayApp,
     )
+    assert isinstance(app, GatewayApp)
+    app.route_to_proxy(routes, [*platform_middleware(app), *middleware])
     app.state.gateway_metrics = GatewayMetrics(app.state.metrics.registry)
     install_api_docs(app, settings, routes)
     return app

@@ -38,14 +38,25 @@ ASSERTED_BY_GATEWAY = frozenset(
 RawHeaders = list[tuple[bytes, bytes]]
 
 
+# What never crosses, whichever way; plus what the message's own `Connection` names.
+_NEVER_UPSTREAM = HOP_BY_HOP | ASSERTED_BY_GATEWAY
+# The gateway's own server adds Date, the request-id middleware X-Request-ID, and the proxy its
+# Server-Timing (an upstream's would replace it, and tell of its internals).
+_NEVER_TO_CLIENT = HOP_BY_HOP | {b"x-request-id", b"date", b"server-timing"}
+
+
 def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     """Headers that `Connection` marks as hop-by-hop for this message (RFC 9110 §7.6.1)."""
-    return {
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-    }
+    return (
+        set()
+        if not any(name.lower() == b"connection" for name, _ in headers)
+        else {
+            token.strip().lower()
+            for name, value in headers
+            if name.lower() == b"connection"
+            for token in value.split(b",")
+        }
+    )
 
 
 def _without(headers: RawHeaders, dropped: frozenset[bytes] | set[bytes]) -> RawHeaders:
@@ -62,7 +73,7 @@ def upstream_request_headers(
 ) -> RawHeaders:
     """The client's headers minus hop-by-hop and asserted ones, plus what the gateway vouches
     for: the request id, the forwarding chain and the verified identity."""
-    dropped = HOP_BY_HOP | ASSERTED_BY_GATEWAY | _connection_named(client_headers)
+    dropped = _NEVER_UPSTREAM | _connection_named(client_headers)
     host = next((value for name, value in client_headers if name.lower() == b"host"), None)
     headers = _without(client_headers, dropped)
     headers.append((b"x-request-id", request_id.encode()))
@@ -79,11 +90,4 @@ def upstream_request_headers(
 
 def client_response_headers(upstream_headers: RawHeaders) -> RawHeaders:
     """The upstream's headers minus hop-by-hop ones; repeated headers stay repeated."""
-    # The gateway's own server adds Date, the request-id middleware X-Request-ID, and the
-    # proxy its Server-Timing (an upstream's would replace it, and tell of its internals).
-    dropped = (
-        HOP_BY_HOP
-        | _connection_named(upstream_headers)
-        | {b"x-request-id", b"date", b"server-timing"}
-    )
-    return _without(upstream_headers, dropped)
+    return _without(upstream_headers, _NEVER_TO_CLIENT | _connection_named(upstream_headers))

@@ -16,10 +16,13 @@ _STEPS = ("auth", "upstream")
 
 
 def _completed(measured: str | None, total_ms: float) -> str:
+    total = f"total;dur={total_ms:.1f}"
+    if measured is not None and measured.startswith("auth;") and ", upstream;" in measured:
+        return f"{measured}, {total}"  # the proxy's, complete but for the total
     entries = [entry.strip() for entry in (measured or "").split(",") if entry.strip()]
     named = {entry.split(";", 1)[0] for entry in entries}
     missing = [f"{step};dur=0.0" for step in _STEPS if step not in named]
-    return ", ".join([*entries, *missing, f"total;dur={total_ms:.1f}"])
+    return ", ".join([*entries, *missing, total])
 
 
 class ServerTimingMiddleware:

@@ -12,6 +12,7 @@ gateway's own full pool.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -37,6 +38,12 @@ def _translated(error: Exception) -> httpx.TransportError:
         # Closed before a whole response, or a malformed one.
         return httpx.RemoteProtocolError(str(error) or type(error).__name__)
     return httpx.ReadError(str(error) or type(error).__name__)  # reset, cut body: maybe sent
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    # A handful of distinct timeouts (one per route), each built once.
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 class _Body:
@@ -153,11 +160,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=data,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=timeouts.get("connect"),
-                    sock_read=timeouts.get("read"),
-                ),
+                timeout=_client_timeout(timeouts.get("connect"), timeouts.get("read")),
             )
         except (TimeoutError, aiohttp.ClientError) as error:
             if body is not None and body.error is not None:

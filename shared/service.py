@@ -24,12 +24,13 @@ def create_service_app(
     serves_own_docs: bool = True,
     middleware: Sequence[Middleware] = (),
     answers_head_as_get: bool = True,
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     """`serves_own_docs=False` leaves `/docs` and `/openapi.json` to the app (the gateway's
     document is its upstreams'); `middleware` (outermost first) runs inside the request
     context and metrics, so that what it answers is logged, counted and has a request id.
     `answers_head_as_get=False` leaves HEAD to the app (the gateway forwards it as it is)."""
-    app = FastAPI(
+    app = app_class(
         title=title,
         description=description,
         version="0.1.0",
@@ -53,6 +54,15 @@ def create_service_app(
     app.include_router(health_router(readiness_checks))
     app.include_router(metrics_router())
     # Added last is outermost: the request context wraps everything, metrics included.
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(RequestContextMiddleware)
+    for layer in reversed(platform_middleware(app)):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     return app
+
+
+def platform_middleware(app: FastAPI) -> list[Middleware]:
+    """What every request of every service goes through, outermost first: its request id,
+    access log and last-resort 500, then its metrics."""
+    return [
+        Middleware(RequestContextMiddleware),
+        Middleware(MetricsMiddleware, metrics=app.state.metrics),
+    ]

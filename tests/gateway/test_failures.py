@@ -36,10 +36,15 @@ def settings_for(upstream_url: str, jwks_url: str, **overrides: Any) -> Any:
     )
 
 
-async def test_a_get_whose_connection_was_reset_is_sent_again(jwks_url: str) -> None:
+@pytest.mark.parametrize(
+    "headers", [{}, {"content-length": "0"}], ids=["no body", "an empty body declared"]
+)
+async def test_a_get_whose_connection_was_reset_is_sent_again(
+    jwks_url: str, headers: dict[str, str]
+) -> None:
     with ScriptedServer([B.RESET]).running() as server:
         async with gateway_client(create_app(settings_for(server.url, jwks_url))) as gateway:
-            response = await gateway.get("/auth/anything")
+            response = await gateway.get("/auth/anything", headers=headers)
             retries = await metric(gateway, "gateway_upstream_retries_total", upstream="auth")
 
     assert response.status_code == 200
