@@ -284,3 +284,23 @@ async def test_head_is_forwarded_as_head(
     await gateway.head("/orders/1", headers={"authorization": f"Bearer {tokens.issue()}"})
 
     assert upstream.requests[-1]["method"] == "HEAD"
+
+
+async def test_a_method_the_gateway_does_not_proxy_is_a_405_problem(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    response = await gateway.request("TRACE", "/orders/anything")
+
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "GET" in response.headers["allow"].split(", ")
+    assert upstream.requests == []
+
+
+async def test_a_path_that_only_begins_like_a_route_is_not_proxied(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    response = await gateway.get("/ordersandmore")
+
+    assert response.status_code == 404
+    assert upstream.requests == []
