@@ -190,7 +190,7 @@ async def test_a_stalled_pooled_connection_is_discarded_within_the_command_timeo
         elapsed = time.monotonic() - started
 
         assert is_database_unavailable(error)
-        # The pre-ping times out and the connection is closed within bounds of its own.
+        # The statement times out and the connection is closed within bounds of its own.
         assert elapsed < 2 * TIMEOUT_SECONDS + 2
 
         await forwarder.restore()
