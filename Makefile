@@ -40,7 +40,7 @@ run: migrate ## run gateway :8000, auth :8001 and orders :8002 until Ctrl-C
 LOCAL_POSTGRES := postgresql://postgres@127.0.0.1:5432/postgres
 HAS_LOCAL_POSTGRES = $(shell python3 -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null && echo yes)
 
-test: install ## run the whole test suite, one test file per worker at a time (needs Postgres: see README)
+test: install bench-tools ## run the whole test suite, one test file per worker at a time (needs Postgres: see README)
 	@if [ -z "$$TEST_DATABASE_URL" ] && [ "$(HAS_LOCAL_POSTGRES)" = yes ]; then \
 		echo "Using the Postgres on 127.0.0.1:5432 (set TEST_DATABASE_URL to choose another)"; \
 		export TEST_DATABASE_URL='$(LOCAL_POSTGRES)'; \

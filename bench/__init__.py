@@ -1,1 +1,2 @@
-"""The platform's benchmark: `make bench` (or `python -m bench`). See README.md here."""
+"""The platform's benchmark: `make bench` (or `python -m bench --help`); the README's
+"Performance" section tells what it measures and what the numbers bought."""

@@ -25,7 +25,8 @@ _HERE = Path(__file__).parent
 
 def _measure(scenario: Scenario, stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     """A warm-up run, then the measured one, with the server's CPU time read around it."""
-    run_wrk(scenario.load, seconds=args.warmup, connections=args.connections)
+    if args.warmup > 0:
+        run_wrk(scenario.load, seconds=args.warmup, connections=args.connections)
     pid = stack.processes[scenario.server].pid
     cpu_before = cpu_seconds(pid)
     profile = args.results_dir / f"profile-{scenario.name}.txt" if args.profile else None
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10, help="each measured run")
-    parser.add_argument("--warmup", type=float, default=2, help="each warm-up run before it")
+    parser.add_argument("--warmup", type=float, default=2, help="each warm-up (0: none)")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
     parser.add_argument(
         "--database-url",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,8 +64,11 @@ def run_wrk(load: Load, *, seconds: float, connections: int) -> Measurement:
         "BENCH_BODY": load.body,
         "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in (load.headers or {}).items()),
     }
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("the benchmark needs wrk: `make bench-tools` installs it")
     command = [
-        "wrk",
+        wrk,
         "--threads", "1",
         "--connections", str(connections),
         "--duration", f"{max(1, round(seconds))}s",

@@ -1,0 +1,61 @@
+"""`python -m bench` end to end, briefly: the stack, nginx, the peers and wrk all run, and
+every scenario is measured without an error. (What the numbers are is the benchmark's job.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.postgres import Databases
+
+SCENARIOS = {
+    "orders_direct",
+    "orders_via_gateway",
+    "orders_via_nginx",
+    "create_order_via_gateway",
+    "login_via_gateway",
+    "gateway_only",
+    "naive_httpx_peer",
+    "aiohttp_floor_peer",
+}
+
+
+def test_a_short_run_measures_every_scenario_and_writes_its_results(
+    databases: Databases, tmp_path: Path
+) -> None:
+    admin_url = databases.admin_url.render_as_string(hide_password=False)
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "bench",
+            "--seconds", "1", "--warmup", "0", "--connections", "2",
+            "--database-url", admin_url,
+            "--results-dir", str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert set(results["scenarios"]) == SCENARIOS
+    for name, scenario in results["scenarios"].items():
+        assert scenario["requests"] > 0, name
+        assert scenario["errors"] == 0, name
+        assert scenario["cpu_us_per_request"] > 0, name
+    assert results["gateway_cpu_us_per_request"] > 0
+    assert set(results["ratios"]) == {
+        "gateway_vs_direct",
+        "gateway_vs_nginx",
+        "gateway_only_vs_naive_httpx",
+        "gateway_only_vs_aiohttp_floor",
+        "gateway_cpu_vs_aiohttp_floor_cpu",
+    }
+    for service in ("auth", "orders", "gateway"):
+        memory = results["memory_mib"][service]
+        assert 0 < memory["idle"] <= memory["peak"]
+    assert len(results["targets"]) == 7
+    assert "| scenario | req/s |" in (tmp_path / "latest.md").read_text()
