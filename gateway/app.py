@@ -29,13 +29,30 @@ from shared.service import create_service_app, platform_middleware
 _HTTPX_DEFAULT_HEADERS = ("accept", "accept-encoding", "user-agent")
 
 
-def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
-    transport = AiohttpTransport(
+# Well inside uvicorn's 5 s: a connection the upstream is about to close is not reused (a
+# POST on it would fail with no safe retry).
+_KEEPALIVE_EXPIRY_SECONDS = 2.0
+
+
+def _transport(settings: GatewaySettings) -> httpx.AsyncBaseTransport:
+    if settings.upstream_transport == "httpx":
+        return httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(
+                max_connections=settings.upstream_max_connections,
+                max_keepalive_connections=settings.upstream_max_connections,
+                keepalive_expiry=_KEEPALIVE_EXPIRY_SECONDS,
+            ),
+            # The environment's HTTP(S)_PROXY does not apply to upstreams.
+            trust_env=False,
+        )
+    return AiohttpTransport(
         max_connections=settings.upstream_max_connections,
-        # Well inside uvicorn's 5 s: a connection the upstream is about to close is not
-        # reused (a POST on it would fail with no safe retry).
-        keepalive_expiry=2.0,
+        keepalive_expiry=_KEEPALIVE_EXPIRY_SECONDS,
     )
+
+
+def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
+    transport = _transport(settings)
     # The client's redirects and cookies are the client's business, not the gateway's; the
     # environment's HTTP(S)_PROXY does not apply to upstreams.
     client = httpx.AsyncClient(

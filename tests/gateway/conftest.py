@@ -148,3 +148,12 @@ def raw_request(base_url: str, request_line: str, headers: str = "") -> tuple[in
 def dead_url() -> str:
     """An address where nothing listens."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def each_upstream_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """For tests of what the proxy promises whatever sends its requests: every gateway the
+    test builds uses each transport in turn."""
+    transport: str = request.param
+    monkeypatch.setenv("GATEWAY_UPSTREAM_TRANSPORT", transport)
+    return transport

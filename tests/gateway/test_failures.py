@@ -17,6 +17,9 @@ from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
 from tests.support.servers import running_server
 
+# The proxy keeps these promises whichever transport sends its requests.
+pytestmark = pytest.mark.usefixtures("each_upstream_transport")
+
 B = Behaviour
 
 

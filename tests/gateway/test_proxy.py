@@ -16,6 +16,9 @@ from tests.gateway.conftest import (
 )
 from tests.support.tokens import TokenFactory
 
+# The proxy keeps these promises whichever transport sends its requests.
+pytestmark = pytest.mark.usefixtures("each_upstream_transport")
+
 
 def _named(headers: list[tuple[str, str]], name: str) -> list[str]:
     return [value for header, value in headers if header == name]
