@@ -39,6 +39,19 @@ def served(forwarded_allow_ips: str) -> AbstractContextManager[str]:
     return serving(config)
 
 
+def test_services_are_served_on_uvloop_with_the_httptools_parser() -> None:
+    config = server_config(f"{__name__}:create_app", ServiceSettings(), "test")
+    config.load()
+    loop_factory = config.get_loop_factory()
+    assert loop_factory is not None
+    loop = loop_factory()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+
+
 @pytest.mark.parametrize(
     ("trusted", "seen"), [("127.0.0.1", "203.0.113.9"), ("10.0.0.1", "127.0.0.1")]
 )
