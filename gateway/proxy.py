@@ -8,7 +8,6 @@ and hands `httpx.Request`s straight to the upstream's transport: the client laye
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -22,8 +21,10 @@ from gateway.body import BodyTooLarge, BodyTooSlow, limited, request_body
 from gateway.circuit import CircuitBreaker, CircuitOpen
 from gateway.config import GatewaySettings
 from gateway.headers import RawHeaders, client_response_headers, upstream_request_headers
+from gateway.incoming import Framing, framing_of, has_dot_segments, upstream_url
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import RateLimiter, rate_limit_headers
+from gateway.relay import declared_length, relay_body
 from gateway.routes import IDEMPOTENT_METHODS, ProxyRoute
 from shared.identity import bearer_token, unauthorized
 from shared.problems import Problem, render_problem
@@ -48,53 +49,6 @@ class Upstream:
     origin: str
 
 
-@dataclass(slots=True)
-class _Framing:
-    """What the proxy needs of the client's headers, read in one pass."""
-
-    authorization: str | None = None
-    declared_length: int | None = None
-    is_chunked: bool = False
-
-    @property
-    def has_body(self) -> bool:
-        # `Content-Length: 0` (some clients send it with a GET) is no body to stream.
-        return self.is_chunked or self.declared_length != 0
-
-
-def _framing(headers: RawHeaders) -> _Framing:
-    framing = _Framing(declared_length=0)  # no Content-Length: no body, unless chunked
-    for name, value in headers:  # ASGI servers lower-case header names
-        if name == b"authorization" and framing.authorization is None:
-            framing.authorization = value.decode("latin-1")
-        elif name == b"content-length":
-            framing.declared_length = int(value) if value.isdigit() else None
-        elif name == b"transfer-encoding":
-            framing.is_chunked = True
-    return framing
-
-
-def _declared_length(headers: RawHeaders) -> int | None:
-    for name, value in headers:
-        if name.lower() == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
-
-
-def _has_dot_segments(path: str) -> bool:
-    """Whether the (percent-decoded) path has `.` or `..` segments."""
-    return "/." in path and any(segment in {".", ".."} for segment in path.split("/"))
-
-
-def _upstream_url(base_url: str, scope: Scope) -> httpx.URL:
-    """The upstream URL with the client's path and query exactly as they were sent (the
-    server checked the request target: it is ASCII)."""
-    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-    query: bytes = scope["query_string"]
-    target = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
-    return httpx.URL(base_url + target)
-
-
 def _server_timing(auth: float, upstream: float | None = None) -> str:
     """`Server-Timing` of the steps taken (in seconds); `total` is ServerTimingMiddleware's."""
     if upstream is None:
@@ -104,12 +58,6 @@ def _server_timing(auth: float, upstream: float | None = None) -> str:
 
 def _as_dict(headers: RawHeaders) -> dict[str, str]:
     return {name.decode(): value.decode() for name, value in headers}
-
-
-async def _disconnected(receive: Receive) -> None:
-    """Returns once the client has gone away (its body was read already)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 class _RouteTimeouts(dict[ProxyRoute, dict[str, float | None]]):
@@ -159,7 +107,7 @@ class Proxy:
             await send(
                 {"type": "http.response.start", "status": answer.status_code, "headers": headers}
             )
-            await self._relay(answer, _declared_length(headers), receive, send, route.upstream)
+            await relay_body(answer, declared_length(headers), receive, send, route.upstream)
         finally:
             await answer.aclose()
 
@@ -167,10 +115,10 @@ class Proxy:
         self, scope: Scope, receive: Receive, route: ProxyRoute
     ) -> tuple[httpx.Response, RawHeaders]:
         """The upstream's answer (its body still to come) and the headers for the client."""
-        if _has_dot_segments(scope["path"]):
+        if has_dot_segments(scope["path"]):
             # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape.
             raise Problem(400, "The path must not contain `.` or `..` segments.")
-        framing = _framing(scope["headers"])
+        framing = framing_of(scope["headers"])
         started_at = time.perf_counter()
         try:
             identity = None if route.is_public else await self._authenticate(framing)
@@ -220,7 +168,7 @@ class Proxy:
         headers.append((b"server-timing", timing().encode()))
         return answer, headers
 
-    async def _authenticate(self, framing: _Framing) -> Identity:
+    async def _authenticate(self, framing: Framing) -> Identity:
         token = bearer_token(framing.authorization)
         if token is None:
             self.metrics.auth_failures.labels("missing token").inc()
@@ -260,7 +208,7 @@ class Proxy:
         self,
         scope: Scope,
         receive: Receive,
-        framing: _Framing,
+        framing: Framing,
         route: ProxyRoute,
         upstream: Upstream,
         ticket: int,
@@ -287,7 +235,7 @@ class Proxy:
             else None
         )
         timeout = self._timeouts[route]
-        url = _upstream_url(upstream.origin, scope)
+        url = upstream_url(upstream.origin, scope)
         method: str = scope["method"]
         is_retry_safe = method in IDEMPOTENT_METHODS and body is None
 
@@ -361,41 +309,3 @@ class Proxy:
                 "upstream_failed",
                 extra={"upstream": upstream.name, "kind": kind, "error": repr(error)},
             )
-
-    async def _relay(
-        self,
-        answer: httpx.Response,
-        remaining: int | None,
-        receive: Receive,
-        send: Send,
-        upstream: str,
-    ) -> None:
-        """The upstream body as it arrives, undecoded; a failure midway cuts the response.
-
-        A body that ends with its first chunk (most do) goes out as one message. Past that, a
-        watcher notices a client that went away, so that a long download stops with it."""
-        watcher: asyncio.Future[None] | None = None
-        # The transport's stream as it is: `aiter_raw()` would only add bookkeeping.
-        body = answer.stream
-        assert isinstance(body, httpx.AsyncByteStream)
-        try:
-            async for chunk in body:
-                if remaining is not None:
-                    remaining -= len(chunk)
-                    if remaining <= 0:
-                        await send({"type": "http.response.body", "body": chunk})
-                        return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if watcher is None:
-                    watcher = asyncio.ensure_future(_disconnected(receive))
-                elif watcher.done():
-                    return
-            await send({"type": "http.response.body", "body": b""})
-        except httpx.TransportError as error:
-            logger.warning(
-                "upstream_response_cut", extra={"upstream": upstream, "error": repr(error)}
-            )
-            raise
-        finally:
-            if watcher is not None:
-                watcher.cancel()

@@ -32,11 +32,14 @@ class EchoUpstream:
         self.requests: list[dict[str, Any]] = []
         # `/orders/gated` sends its first chunk, then the rest once this is set.
         self.gate = threading.Event()
+        # Set once an `/orders/endless` response has stopped (its client went away).
+        self.endless_stopped = threading.Event()
         self.app = Starlette(
             routes=[
                 Route("/orders/slow", self._slow),
                 Route("/orders/stream", self._stream),
                 Route("/orders/gated", self._gated),
+                Route("/orders/endless", self._endless),
                 Route("/{path:path}", self._echo, methods=["GET", "POST", "PUT", "DELETE"]),
             ]
         )
@@ -80,6 +83,17 @@ class EchoUpstream:
 
         return StreamingResponse(chunks(), media_type="application/octet-stream")
 
+    async def _endless(self, _: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"x" * 1024
+                    await asyncio.sleep(0.01)
+            finally:
+                self.endless_stopped.set()
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
     def headers_of(self, index: int = -1) -> list[tuple[str, str]]:
         return [(name, value) for name, value in self.requests[index]["headers"]]
 
@@ -100,6 +114,7 @@ def upstream(echo_upstream: EchoUpstream, upstream_url: str) -> EchoUpstream:
     """The shared upstream, with no requests seen yet."""
     echo_upstream.requests.clear()
     echo_upstream.gate.clear()
+    echo_upstream.endless_stopped.clear()
     return echo_upstream
 
 

@@ -160,6 +160,20 @@ async def test_responses_stream_through_without_being_buffered(
     assert first + rest == b"first chunk;the rest"
 
 
+async def test_a_download_stops_upstream_when_its_client_goes_away(
+    live_gateway: str, upstream: EchoUpstream, tokens: TokenFactory
+) -> None:
+    auth = {"authorization": f"Bearer {tokens.issue()}"}
+    async with (
+        httpx.AsyncClient(base_url=live_gateway) as client,
+        client.stream("GET", "/orders/endless", headers=auth) as response,
+    ):
+        await asyncio.wait_for(anext(response.aiter_raw()), timeout=5)
+    # The client is gone; the gateway must not go on reading an endless body for nobody.
+
+    assert await asyncio.to_thread(upstream.endless_stopped.wait, 10)
+
+
 @pytest.mark.parametrize(
     "path",
     ["/auth/../metrics", "/auth/../../health/ready", "/.well-known/../orders/x", "/orders/./x"],
