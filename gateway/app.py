@@ -53,8 +53,8 @@ def _transport(settings: GatewaySettings) -> httpx.AsyncBaseTransport:
 
 def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
     transport = _transport(settings)
-    # The client's redirects and cookies are the client's business, not the gateway's; the
-    # environment's HTTP(S)_PROXY does not apply to upstreams.
+    # The client's redirects and cookies are the client's business, not the gateway's; nor
+    # does the environment's proxy apply to this client.
     client = httpx.AsyncClient(
         base_url=base_url, transport=transport, follow_redirects=False, trust_env=False
     )
@@ -125,7 +125,8 @@ def create_app(
         else []
     )
     # Proxied requests take the same middleware, on a short way of their own (dispatch.py).
-    middleware = [*cors, Middleware(ServerTimingMiddleware)]
+    # Server-Timing outermost: CORS preflights, which CORS answers itself, carry it too.
+    middleware = [Middleware(ServerTimingMiddleware), *cors]
     app = create_service_app(
         title="Order platform gateway",
         description="The public entry point: verifies access tokens and proxies to the services.",

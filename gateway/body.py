@@ -17,16 +17,24 @@ class BodyTooSlow(Exception):
     """The client stopped sending its body midway (it would hold a pooled connection)."""
 
 
-async def request_body(receive: Receive) -> AsyncIterator[bytes]:
+class ClientBody:
     """The client's body as its chunks arrive; `ClientDisconnect` if the client goes away."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        if chunk := message.get("body", b""):
-            yield chunk
-        if not message.get("more_body", False):
-            return
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        # Until then, the body's messages are its reader's alone.
+        self.is_read = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            if chunk := message.get("body", b""):
+                yield chunk
+            if not message.get("more_body", False):
+                self.is_read = True
+                return
 
 
 async def limited(

@@ -17,14 +17,14 @@ import httpx
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from gateway.body import BodyTooLarge, BodyTooSlow, limited, request_body
+from gateway.body import BodyTooLarge, BodyTooSlow, ClientBody, limited
 from gateway.circuit import CircuitBreaker, CircuitOpen
 from gateway.config import GatewaySettings
 from gateway.headers import RawHeaders, client_response_headers, upstream_request_headers
 from gateway.incoming import Framing, framing_of, has_dot_segments, upstream_url
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import RateLimiter, rate_limit_headers
-from gateway.relay import declared_length, relay_body
+from gateway.relay import relay_body
 from gateway.routes import IDEMPOTENT_METHODS, ProxyRoute
 from shared.identity import bearer_token, unauthorized
 from shared.problems import Problem, render_problem
@@ -60,23 +60,6 @@ def _as_dict(headers: RawHeaders) -> dict[str, str]:
     return {name.decode(): value.decode() for name, value in headers}
 
 
-class _RouteTimeouts(dict[ProxyRoute, dict[str, float | None]]):
-    """Each route's httpx timeouts, worked out on its first request."""
-
-    def __init__(self, settings: GatewaySettings) -> None:
-        super().__init__()
-        self.settings = settings
-
-    def __missing__(self, route: ProxyRoute) -> dict[str, float | None]:
-        timeout = httpx.Timeout(
-            route.timeout_seconds or self.settings.upstream_timeout_seconds,
-            connect=self.settings.upstream_connect_timeout_seconds,
-            pool=self.settings.upstream_pool_timeout_seconds,
-        ).as_dict()
-        self[route] = timeout
-        return timeout
-
-
 class Proxy:
     def __init__(
         self,
@@ -91,7 +74,7 @@ class Proxy:
         self.rate_limiter = rate_limiter
         self.metrics = metrics
         self.settings = settings
-        self._timeouts = _RouteTimeouts(settings)
+        self._timeouts: dict[ProxyRoute, dict[str, float | None]] = {}
         # Looked up once: `labels()` takes a lock and builds its key on every call.
         self._upstream_duration = {
             name: metrics.upstream_duration.labels(name) for name in upstreams
@@ -99,7 +82,7 @@ class Proxy:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: ProxyRoute) -> None:
         try:
-            answer, headers = await self._answer(scope, receive, route)
+            answer, headers, client_body = await self._answer(scope, receive, route)
         except Problem as problem:
             await render_problem(problem)(scope, receive, send)
             return
@@ -107,14 +90,21 @@ class Proxy:
             await send(
                 {"type": "http.response.start", "status": answer.status_code, "headers": headers}
             )
-            await relay_body(answer, declared_length(headers), receive, send, route.upstream)
+            await relay_body(
+                answer,
+                send,
+                upstream=route.upstream,
+                receive=receive,
+                is_request_read=lambda: client_body is None or client_body.is_read,
+            )
         finally:
             await answer.aclose()
 
     async def _answer(
         self, scope: Scope, receive: Receive, route: ProxyRoute
-    ) -> tuple[httpx.Response, RawHeaders]:
-        """The upstream's answer (its body still to come) and the headers for the client."""
+    ) -> tuple[httpx.Response, RawHeaders, ClientBody | None]:
+        """The upstream's answer (its body still to come), the headers for the client, and the
+        client's body (the transport may still be reading it)."""
         if has_dot_segments(scope["path"]):
             # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape.
             raise Problem(400, "The path must not contain `.` or `..` segments.")
@@ -136,6 +126,7 @@ class Proxy:
         ):
             raise self._too_large(limit_headers)
         upstream = self.upstreams[route.upstream]
+        client_body = ClientBody(receive) if framing.has_body else None
 
         def timing() -> str:
             return _server_timing(
@@ -156,7 +147,7 @@ class Proxy:
             ) from None
         try:
             answer = await self._forward(
-                scope, receive, framing, route, upstream, ticket, identity, timing, limit_headers
+                scope, client_body, route, upstream, ticket, identity, timing, limit_headers
             )
         except BaseException:
             # However the request ended, a half-open circuit's trial is over (failures of the
@@ -166,7 +157,18 @@ class Proxy:
         headers = client_response_headers(answer.headers.raw)
         headers += limit_headers
         headers.append((b"server-timing", timing().encode()))
-        return answer, headers
+        return answer, headers, client_body
+
+    def _timeout(self, route: ProxyRoute) -> dict[str, float | None]:
+        """The route's httpx timeouts, worked out on its first request."""
+        timeout = self._timeouts.get(route)
+        if timeout is None:
+            timeout = self._timeouts[route] = httpx.Timeout(
+                route.timeout_seconds or self.settings.upstream_timeout_seconds,
+                connect=self.settings.upstream_connect_timeout_seconds,
+                pool=self.settings.upstream_pool_timeout_seconds,
+            ).as_dict()
+        return timeout
 
     async def _authenticate(self, framing: Framing) -> Identity:
         token = bearer_token(framing.authorization)
@@ -207,8 +209,7 @@ class Proxy:
     async def _forward(
         self,
         scope: Scope,
-        receive: Receive,
-        framing: Framing,
+        client_body: ClientBody | None,
         route: ProxyRoute,
         upstream: Upstream,
         ticket: int,
@@ -226,15 +227,15 @@ class Proxy:
             scheme=scope["scheme"],
         )
         body = (
-            limited(
-                request_body(receive),
+            None
+            if client_body is None
+            else limited(
+                aiter(client_body),
                 self.settings.max_body_bytes,
                 self.settings.client_body_timeout_seconds,
             )
-            if framing.has_body
-            else None
         )
-        timeout = self._timeouts[route]
+        timeout = self._timeout(route)
         url = upstream_url(upstream.origin, scope)
         method: str = scope["method"]
         is_retry_safe = method in IDEMPOTENT_METHODS and body is None

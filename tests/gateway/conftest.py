@@ -52,6 +52,7 @@ class EchoUpstream:
             "query": request.scope["query_string"].decode("latin-1"),
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.headers.raw],
             "body": body.decode("latin-1"),
+            "client_port": request.client.port if request.client else None,
         }
         self.requests.append(seen)
         response = JSONResponse(seen)
@@ -105,7 +106,8 @@ def echo_upstream() -> EchoUpstream:
 
 @pytest.fixture(scope="session")
 def upstream_url(echo_upstream: EchoUpstream) -> Iterator[str]:
-    with running_server(echo_upstream.app) as base_url:
+    # The client seen is the connection's own: each connection has a port of its own.
+    with running_server(echo_upstream.app, proxy_headers=False) as base_url:
         yield base_url
 
 

@@ -28,6 +28,7 @@ async def test_an_allowed_origin_gets_its_preflight_answered(
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
     assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
     assert preflight.headers["x-request-id"]  # answered inside the request context
+    assert preflight.headers["server-timing"].startswith("auth;dur=0.0, upstream;dur=0.0, total")
     assert upstream.requests[-1]["method"] == "GET"  # the preflight itself never went upstream
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert "etag" in response.headers["access-control-expose-headers"].lower()

@@ -160,6 +160,15 @@ async def test_responses_stream_through_without_being_buffered(
     assert first + rest == b"first chunk;the rest"
 
 
+async def test_an_upstream_connection_is_kept_for_the_next_request(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    for _ in range(3):
+        assert (await gateway.get("/auth/anything")).status_code == 200
+
+    assert len({seen["client_port"] for seen in upstream.requests}) == 1
+
+
 async def test_a_download_stops_upstream_when_its_client_goes_away(
     live_gateway: str, upstream: EchoUpstream, tokens: TokenFactory
 ) -> None:

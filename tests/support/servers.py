@@ -45,13 +45,20 @@ async def eventually(condition: Callable[[], bool], what: str, seconds: float = 
 
 @contextmanager
 def running_server(
-    app: ASGIApp, *, lifespan: Literal["on", "off"] = "off", port: int = 0
+    app: ASGIApp,
+    *,
+    lifespan: Literal["on", "off"] = "off",
+    port: int = 0,
+    proxy_headers: bool = True,
 ) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 in a background thread; yields its base URL.
 
     `port` 0 takes a free one; a given port lets a test restart a service at the same address.
+    `proxy_headers=False` leaves the scope's client the connection's own address.
     """
-    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, lifespan=lifespan, log_level="warning", access_log=False, proxy_headers=proxy_headers
+    )
     with serving(config, port=port) as base_url:
         yield base_url
 
