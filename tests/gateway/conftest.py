@@ -17,12 +17,29 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from tests.support.apps import app_client
 from tests.support.servers import free_port, running_server
 from tests.support.tokens import AUDIENCE, ISSUER
+
+
+class _AnswersEarly:
+    """Answers before reading the request body, then reads it and tells how much arrived.
+    (Plain ASGI: Starlette's streaming response would swallow the body, listening for a
+    disconnect.)"""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"early;", "more_body": True})
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send({"type": "http.response.body", "body": f"read {size}".encode()})
 
 
 class EchoUpstream:
@@ -40,6 +57,7 @@ class EchoUpstream:
                 Route("/orders/stream", self._stream),
                 Route("/orders/gated", self._gated),
                 Route("/orders/endless", self._endless),
+                Route("/orders/early", _AnswersEarly(), methods=["POST"]),
                 Route("/{path:path}", self._echo, methods=["GET", "POST", "PUT", "DELETE"]),
             ]
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -167,6 +168,23 @@ async def test_an_upstream_connection_is_kept_for_the_next_request(
         assert (await gateway.get("/auth/anything")).status_code == 200
 
     assert len({seen["client_port"] for seen in upstream.requests}) == 1
+
+
+async def test_an_upstream_answering_before_the_body_is_in_still_gets_all_of_it(
+    gateway: httpx.AsyncClient, upstream: EchoUpstream, tokens: TokenFactory
+) -> None:
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 1000
+            await asyncio.sleep(0.05)  # a slow client: the upstream answers in between
+
+    response = await gateway.post(
+        "/orders/early",
+        content=slow_body(),
+        headers={"authorization": f"Bearer {tokens.issue()}"},
+    )
+
+    assert response.text == "early;read 3000"
 
 
 async def test_a_download_stops_upstream_when_its_client_goes_away(
