@@ -67,7 +67,7 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
         ),
         Scenario(
             "gateway_only",
-            "6. the gateway (JWT verified) in front of a trivial upstream",
+            "6. the gateway (token checked, from its verified-token cache), trivial upstream",
             Load(urls["gateway_only"] + "/orders/1", headers=bearer),
             server="gateway_only",
         ),

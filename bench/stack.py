@@ -151,7 +151,7 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
             ),
             "nginx": (
                 [
-                    "nginx",
+                    _nginx(),
                     "-c",
                     str(config),
                     "-p",

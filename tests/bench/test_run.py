@@ -4,11 +4,22 @@ every scenario is measured without an error. (What the numbers are is the benchm
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.postgres import Databases
+
+# Debian puts nginx in /usr/sbin, which a user's PATH may lack.
+_TOOLS_PATH = f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin"
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("wrk") and shutil.which("nginx", path=_TOOLS_PATH)),
+    reason="the benchmark needs wrk and nginx (make bench-tools installs them)",
+)
 
 SCENARIOS = {
     "orders_direct",
