@@ -4,6 +4,7 @@ and memory) without disturbing them."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -16,11 +17,27 @@ import httpx
 _CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on, below the ephemeral range: the stack's own
+    outgoing connections (to Postgres, between the services) cannot take it before its
+    server binds it, as they can a port the kernel picked."""
+    start = _ephemeral_ports_start()
+    for _ in range(1000):
+        port = 10_000 + secrets.randbelow(start - 10_000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _children(pid: int) -> list[int]:

@@ -60,3 +60,11 @@ def test_the_profile_summary_ranks_functions_by_own_and_inclusive_time() -> None
     own, inclusive = text.split("with callees:")
     assert own.splitlines()[3:6] == [" 60.0%  send", " 20.0%  handle", " 20.0%  parse"]
     assert inclusive.splitlines()[1:3] == ["100.0%  main", " 80.0%  handle"]
+
+
+def test_a_free_port_is_outside_the_range_outgoing_connections_take() -> None:
+    start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+    ports = {free_port() for _ in range(20)}
+
+    assert all(10_000 <= port < start for port in ports)
