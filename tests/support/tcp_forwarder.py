@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from types import TracebackType
+from typing import Self
 
 from sqlalchemy.engine import make_url
 
@@ -36,7 +37,7 @@ class TcpForwarder:
         self._flowing.set()
 
     @classmethod
-    def in_front_of(cls, database_url: str) -> TcpForwarder:
+    def in_front_of(cls, database_url: str) -> Self:
         """A forwarder to the server of `database_url` (Postgres's port if it names none)."""
         url = make_url(database_url)
         return cls(url.host or "127.0.0.1", url.port or 5432)
@@ -56,7 +57,7 @@ class TcpForwarder:
             "database_pool_timeout_seconds": timeout_seconds,
         }
 
-    async def __aenter__(self) -> TcpForwarder:
+    async def __aenter__(self) -> Self:
         await self._listen()
         return self
 
@@ -112,7 +113,7 @@ class TcpForwarder:
             )
             self._writers.add(upstream)
             async with asyncio.TaskGroup() as pumps:
-                pumps.create_task(self._pump(client_reader, upstream))
+                pumps.create_task(self._pump_from_client(client_reader, upstream))
                 pumps.create_task(self._pump(upstream_reader, client))
         except* OSError:
             pass  # Either side went away: the relay ends with the connection.
@@ -122,6 +123,12 @@ class TcpForwarder:
                 if writer is not None:
                     self._writers.discard(writer)
                     writer.transport.abort()
+
+    async def _pump_from_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """What the client sends, on its way to the server (a subclass may look at it)."""
+        await self._pump(reader, writer)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(_CHUNK_BYTES):
