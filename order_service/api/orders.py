@@ -76,7 +76,6 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        # A token or a quoted string (the draft's sf-string) of visible ASCII.
         # The draft's sf-string ("…", no quote or backslash inside), or the same unquoted.
         pattern=r'^(?:[\x21\x23-\x5b\x5d-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
         description="Retrying with the same key and body replays the first response.",
