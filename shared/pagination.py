@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, TypeVarTuple
 
 from fastapi import Query
 from sqlalchemy import Select, tuple_
@@ -15,6 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from shared.cursors import Cursor
 
 T = TypeVar("T")
+Columns = TypeVarTuple("Columns")
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
 CursorParam = Annotated[
@@ -23,14 +24,14 @@ CursorParam = Annotated[
 
 
 def newest_first_page(
-    statement: Select[Any],
+    statement: Select[*Columns],
     created_at: InstrumentedAttribute[datetime],
     item_id: InstrumentedAttribute[uuid.UUID],
     *,
     limit: int,
     after: str | None,
     scope: str,
-) -> Select[Any]:
+) -> Select[*Columns]:
     """Order `statement` newest first and keep the rows after `after`, one more than `limit`.
 
     The extra row tells whether there is a next page (see `page_of`). `scope` names the

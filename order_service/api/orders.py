@@ -157,16 +157,17 @@ async def create_order(
 
 @router.get("", response_model=OrderPage, summary="List orders, newest first")
 async def browse_orders(
-    session: DatabaseSession,
+    engine: ReadEngine,
     identity: CurrentIdentity,
     status: OrderStatus | None = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Admins only: one user's.")] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> OrderPage:
-    page = await list_orders(
-        session, identity, status=status, user_id=user_id, limit=limit, cursor=cursor
-    )
+    async with engine.connect() as connection:
+        page = await list_orders(
+            connection, identity, status=status, user_id=user_id, limit=limit, cursor=cursor
+        )
     return OrderPage(
         items=[OrderOut.model_validate(order) for order in page.items],
         next_cursor=page.next_cursor,

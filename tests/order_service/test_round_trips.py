@@ -72,3 +72,23 @@ async def test_placing_a_one_line_order_is_five_round_trips(
     assert response.status_code == 201
     # BEGIN; the stock (with the product's snapshot); the order; its lines; COMMIT.
     assert counter.round_trips - before == 5
+
+
+async def test_listing_orders_is_one_round_trip(
+    client: httpx.AsyncClient,
+    counter: RoundTripCounter,
+    admin: dict[str, str],
+    alice: dict[str, str],
+) -> None:
+    product = await Catalogue(client, admin).add(stock=10)
+    for _ in range(3):
+        await place_order(client, alice, (product, 1))
+    await client.get("/orders", headers=alice)  # prepares the statement
+
+    before = counter.round_trips
+    response = await client.get("/orders", headers=alice)
+
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 3
+    # The orders and their lines in one statement (one snapshot), without BEGIN or ROLLBACK.
+    assert counter.round_trips - before == 1
