@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 from order_service.api import install_api
 from order_service.config import OrdersSettings
-from order_service.idempotency import delete_expired_keys
+from order_service.idempotency import forget_expired_keys
 from order_service.metrics import OrderMetrics
-from shared.database import check_database, open_database
+from order_service.store import Store
+from shared.database import create_engine
 from shared.database_outage import install_database_outage_handler
 from shared.jwks import check_verification_keys, remote_token_verifier
 from shared.periodic import running_periodically
@@ -25,11 +26,12 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         # The service verifies every bearer token itself: it trusts no network.
+        app.state.store = store = Store(create_engine(settings))
         async with (
-            open_database(app, settings),
+            store,
             remote_token_verifier(settings) as (verifier, jwks),
             running_periodically(
-                lambda: delete_expired_keys(app.state.sessionmaker),
+                lambda: forget_expired_keys(store),
                 name="delete_expired_idempotency_keys",
                 interval_seconds=settings.housekeeping_interval_seconds,
             ),
@@ -42,7 +44,10 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         title="Order service",
         description="The product catalogue with its stock, and orders.",
         lifespan=lifespan,
-        readiness_checks={"database": check_database, "verification_keys": check_verification_keys},
+        readiness_checks={
+            "database": lambda request: request.app.state.store.check(),
+            "verification_keys": check_verification_keys,
+        },
     )
     app.state.order_metrics = OrderMetrics(app.state.metrics.registry)
     install_database_outage_handler(app)

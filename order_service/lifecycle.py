@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from order_service.errors import DomainError
+
 
 class OrderStatus(StrEnum):
     PENDING = "pending"
@@ -46,20 +48,20 @@ ALLOWED_ACTORS: dict[Action, frozenset[Actor]] = {
 }
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(DomainError):
     def __init__(self, status: OrderStatus, action: Action) -> None:
         super().__init__(f"cannot {action} an order that is {status}")
         self.status = status
         self.action = action
 
 
-class OrderNotModifiable(Exception):
+class OrderNotModifiable(DomainError):
     def __init__(self, status: OrderStatus) -> None:
         super().__init__(f"an order that is {status} cannot be changed")
         self.status = status
 
 
-class ActionForbidden(Exception):
+class ActionForbidden(DomainError):
     def __init__(self, action: Action) -> None:
         super().__init__(f"not allowed to {action} this order")
         self.action = action

@@ -6,56 +6,60 @@ import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from order_service.models import Product
-from shared.pagination import Page, newest_first_page, page_of
-
-
-class ProductNotFound(Exception):
-    pass
-
-
-class SkuTaken(Exception):
-    pass
+from order_service.errors import ProductNotFound, SkuTaken
+from order_service.money import to_money
+from order_service.records import ProductRecord
+from order_service.store import Store
+from order_service.store.products import (
+    insert_product,
+    read_product,
+    read_products_page,
+    update_product,
+)
+from shared.database import utc_now
+from shared.pagination import Page
 
 
-async def create_product(
-    session: AsyncSession, *, sku: str, name: str, price: Decimal, stock: int
-) -> Product:
-    product = Product(sku=sku, name=name, price=price, stock=stock)
-    session.add(product)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise SkuTaken(sku) from None
-    return product
-
-
-async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
-    product = await session.get(Product, product_id)
-    if product is None:
-        raise ProductNotFound(product_id)
-    return product
-
-
-async def update_product(
-    session: AsyncSession, product_id: uuid.UUID, changes: Mapping[str, object]
-) -> Product:
-    """Set the given fields (name, price, stock); orders already placed keep their prices."""
-    product = await session.get(Product, product_id, with_for_update=True)
-    if product is None:
-        raise ProductNotFound(product_id)
-    for field, value in changes.items():
-        setattr(product, field, value)
-    await session.flush()
-    return product
-
-
-async def list_products(session: AsyncSession, *, limit: int, cursor: str | None) -> Page[Product]:
-    statement = newest_first_page(
-        select(Product), Product.created_at, Product.id, limit=limit, after=cursor, scope="products"
+async def add_product(
+    store: Store, *, sku: str, name: str, price: Decimal, stock: int
+) -> ProductRecord:
+    """A new product; raises `SkuTaken`."""
+    now = utc_now()
+    product = ProductRecord(
+        id=uuid.uuid4(),
+        sku=sku,
+        name=name,
+        price=to_money(price),
+        stock=stock,
+        created_at=now,
+        updated_at=now,
     )
-    return page_of((await session.scalars(statement)).all(), limit, "products")
+    async with store.writing() as connection:
+        if not await insert_product(connection, product):
+            raise SkuTaken(sku)
+    return product
+
+
+async def get_product(store: Store, product_id: uuid.UUID) -> ProductRecord:
+    async with store.reading() as connection:
+        product = await read_product(connection, product_id)
+    if product is None:
+        raise ProductNotFound(product_id)
+    return product
+
+
+async def list_products(store: Store, *, limit: int, cursor: str | None) -> Page[ProductRecord]:
+    """Newest first."""
+    async with store.reading() as connection:
+        return await read_products_page(connection, limit=limit, after=cursor)
+
+
+async def change_product(
+    store: Store, product_id: uuid.UUID, changes: Mapping[str, object]
+) -> ProductRecord:
+    """Set the given fields (name, price, stock); orders already placed keep their prices."""
+    async with store.writing() as connection:
+        product = await update_product(connection, product_id, changes, now=utc_now())
+    if product is None:
+        raise ProductNotFound(product_id)
+    return product

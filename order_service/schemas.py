@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 
 from order_service.lifecycle import OrderStatus
 from order_service.money import format_money
-from order_service.stock import Requested
+from order_service.records import Requested
 from shared.text import SingleLineText
 
 # Money in: a positive amount with at most two decimal places ("12.50" or 12.5), at most a

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import DateTime, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -117,6 +118,16 @@ def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, float]:
     }
 
 
+def dialect_insert(dialect: Dialect, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with `ON CONFLICT` (an upsert), in the dialect's own spelling: Postgres and
+    SQLite spell it the same way, and there is no portable one."""
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"an upsert needs Postgres or SQLite, not {dialect.name}")
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
@@ -132,9 +143,8 @@ def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
 
 @asynccontextmanager
 async def open_database(app: FastAPI, settings: DatabaseSettings) -> AsyncIterator[None]:
-    """The app's engines and sessionmaker on `app.state`, for the span of the lifespan."""
+    """The app's engine and sessionmaker on `app.state`, for the span of the lifespan."""
     app.state.engine = create_engine(settings)
-    app.state.read_engine = autocommit_engine(app.state.engine)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     try:
         yield
@@ -152,25 +162,6 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 # It closes when the handler returns, before the response goes out: the connection is back in
 # the pool while the client reads, and a failure while closing still gets its error response.
 DatabaseSession = Annotated[AsyncSession, Depends(_session, scope="function")]
-
-
-async def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-async def _read_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.read_engine
-    return engine
-
-
-# The engine itself, for the hot paths that the ORM's unit of work and a generator dependency
-# (an exit stack and a cancel scope per request) would slow down: the handler opens the use
-# case's one connection and transaction with `async with engine.begin() as connection:`, which
-# also gives the connection back before the response goes out.
-DatabaseEngine = Annotated[AsyncEngine, Depends(_engine)]
-# For a use case that reads with one statement: no transaction on Postgres (`autocommit_engine`).
-ReadEngine = Annotated[AsyncEngine, Depends(_read_engine)]
 
 
 async def check_database(request: Request) -> None:

@@ -1,5 +1,5 @@
 """`/orders`: users place, change, pay and cancel their own orders; admins see everyone's
-and ship and deliver them."""
+and ship and deliver them. Each handler parses, calls one use case and shapes its answer."""
 
 from __future__ import annotations
 
@@ -7,46 +7,54 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import APIRouter, Header, Query, Response
 
-from order_service.config import OrdersSettings
-from order_service.idempotency import StoredResponse, claim, fingerprint, remember
+from order_service.api.dependencies import Metrics, Settings, StoreDep
+from order_service.idempotency import place_order_once
 from order_service.lifecycle import Action, OrderStatus
-from order_service.metrics import OrderMetrics
-from order_service.models import Order
 from order_service.orders import (
-    OrderRecord,
-    find_order_to_change,
+    Versions,
+    act_on_order,
+    change_order,
     get_order,
     list_orders,
     place_order,
-    replace_lines,
-    take_action,
 )
+from order_service.records import OrderRecord
 from order_service.schemas import OrderLinesIn, OrderOut, OrderPage
-from shared.database import DatabaseEngine, DatabaseSession, ReadEngine, utc_now
+from order_service.store.idempotency_keys import StoredResponse
 from shared.identity import CurrentIdentity
 from shared.pagination import CursorParam, Limit
-from shared.preconditions import require_if_match
-from shared.tokens import Identity
+from shared.preconditions import if_match_tags
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 IfMatch = Annotated[
     str | None, Header(description="Change only if the order's ETag is still this one.")
 ]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        # The draft's sf-string ("…", no quote or backslash inside), or the same unquoted.
+        pattern=r'^(?:[\x21\x23-\x5b\x5d-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
+        description="Retrying with the same key and body replays the first response.",
+    ),
+]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such order, or not yours"}}
 _STALE: dict[int | str, dict[str, Any]] = {412: {"description": "`If-Match` is stale"}}
 
 
-def _etag(order: Order | OrderRecord) -> str:
+def _etag(order: OrderRecord) -> str:
     return f'"{order.version}"'
 
 
-def _order_response(order: Order, response: Response) -> OrderOut:
-    response.headers["ETag"] = _etag(order)
-    return OrderOut.model_validate(order)
+def _versions(if_match: str | None) -> Versions:
+    """The order versions an `If-Match` allows (an order's ETag is its quoted version)."""
+    tags = if_match_tags(if_match)
+    if tags is None:
+        return None
+    return frozenset(int(tag[1:-1]) for tag in tags if tag[1:-1].isdigit() and tag[0] == '"')
 
 
 def _order_json(order: OrderRecord) -> Response:
@@ -59,65 +67,12 @@ def _order_json(order: OrderRecord) -> Response:
     )
 
 
-# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread.
-async def _settings(request: Request) -> OrdersSettings:
-    settings: OrdersSettings = request.app.state.settings
-    return settings
-
-
-async def _order_metrics(request: Request) -> OrderMetrics:
-    metrics: OrderMetrics = request.app.state.order_metrics
-    return metrics
-
-
-Settings = Annotated[OrdersSettings, Depends(_settings)]
-Metrics = Annotated[OrderMetrics, Depends(_order_metrics)]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        # The draft's sf-string ("…", no quote or backslash inside), or the same unquoted.
-        pattern=r'^(?:[\x21\x23-\x5b\x5d-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
-        description="Retrying with the same key and body replays the first response.",
-    ),
-]
-
-
-def _unquoted(key: str) -> str:
-    return key[1:-1] if key.startswith('"') else key
-
-
 def _created(order: OrderRecord) -> StoredResponse:
     return StoredResponse(
         status_code=201,
         headers={"Location": f"/orders/{order.id}", "ETag": _etag(order)},
         body=OrderOut.model_validate(order).model_dump_json(),
     )
-
-
-async def _place_order_once(
-    engine: AsyncEngine,
-    identity: Identity,
-    body: OrderLinesIn,
-    key: str,
-    settings: OrdersSettings,
-) -> tuple[StoredResponse, bool]:
-    """The response for this key: a new order's, or the stored one (True) for a retry."""
-    request_fingerprint = fingerprint("POST", "/orders", body.model_dump(mode="json"))
-    async with engine.begin() as connection:
-        stored = await claim(
-            connection,
-            identity.user_id,
-            key,
-            request_fingerprint,
-            ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
-            now=utc_now(),
-        )
-        if stored is not None:
-            return stored, True
-        created = _created(await place_order(connection, identity.user_id, body.requested()))
-        await remember(connection, identity.user_id, key, created)
-    return created, False
 
 
 @router.post(
@@ -132,20 +87,23 @@ async def _place_order_once(
 )
 async def create_order(
     body: OrderLinesIn,
-    engine: DatabaseEngine,
+    store: StoreDep,
     identity: CurrentIdentity,
     settings: Settings,
     metrics: Metrics,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if idempotency_key is None:
-        async with engine.begin() as connection:
-            order = await place_order(connection, identity.user_id, body.requested())
-        created = _created(order)
+        created = _created(await place_order(store, identity.user_id, body.requested()))
         is_replay = False
     else:
-        created, is_replay = await _place_order_once(
-            engine, identity, body, _unquoted(idempotency_key), settings
+        created, is_replay = await place_order_once(
+            store,
+            identity.user_id,
+            body.requested(),
+            idempotency_key.strip('"'),
+            ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
+            respond=_created,
         )
     if not is_replay:
         metrics.orders_created.inc()
@@ -157,17 +115,16 @@ async def create_order(
 
 @router.get("", response_model=OrderPage, summary="List orders, newest first")
 async def browse_orders(
-    engine: ReadEngine,
+    store: StoreDep,
     identity: CurrentIdentity,
     status: OrderStatus | None = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Admins only: one user's.")] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> OrderPage:
-    async with engine.connect() as connection:
-        page = await list_orders(
-            connection, identity, status=status, user_id=user_id, limit=limit, cursor=cursor
-        )
+    page = await list_orders(
+        store, identity, status=status, user_id=user_id, limit=limit, cursor=cursor
+    )
     return OrderPage(
         items=[OrderOut.model_validate(order) for order in page.items],
         next_cursor=page.next_cursor,
@@ -175,12 +132,8 @@ async def browse_orders(
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order", responses=_NOT_FOUND)
-async def show_order(
-    order_id: uuid.UUID, engine: ReadEngine, identity: CurrentIdentity
-) -> Response:
-    async with engine.connect() as connection:
-        order = await get_order(connection, order_id, identity)
-    return _order_json(order)
+async def show_order(order_id: uuid.UUID, store: StoreDep, identity: CurrentIdentity) -> Response:
+    return _order_json(await get_order(store, order_id, identity))
 
 
 @router.patch(
@@ -193,36 +146,30 @@ async def show_order(
         409: {"description": "Not pending any more, or out of stock"},
     },
 )
-async def change_order(
+async def change_lines(
     order_id: uuid.UUID,
     body: OrderLinesIn,
-    session: DatabaseSession,
+    store: StoreDep,
     identity: CurrentIdentity,
-    response: Response,
     if_match: IfMatch = None,
-) -> OrderOut:
-    async with session.begin():
-        order = await find_order_to_change(session, order_id, identity)
-        require_if_match(if_match, _etag(order))
-        await replace_lines(session, order, body.requested())
-    return _order_response(order, response)
+) -> Response:
+    order = await change_order(
+        store, order_id, identity, body.requested(), versions=_versions(if_match)
+    )
+    return _order_json(order)
 
 
 def _add_action_route(action: Action, summary: str, who: str) -> None:
     async def act(
         order_id: uuid.UUID,
-        session: DatabaseSession,
+        store: StoreDep,
         identity: CurrentIdentity,
-        response: Response,
         metrics: Metrics,
         if_match: IfMatch = None,
-    ) -> OrderOut:
-        async with session.begin():
-            order = await find_order_to_change(session, order_id, identity, action)
-            require_if_match(if_match, _etag(order))
-            await take_action(session, order, action)
+    ) -> Response:
+        order = await act_on_order(store, order_id, identity, action, versions=_versions(if_match))
         metrics.order_actions.labels(action).inc()
-        return _order_response(order, response)
+        return _order_json(order)
 
     router.add_api_route(
         f"/{{order_id}}/{action}",

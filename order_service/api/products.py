@@ -6,9 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from order_service.products import create_product, get_product, list_products, update_product
+from order_service.api.dependencies import StoreDep
+from order_service.products import add_product, change_product, get_product, list_products
 from order_service.schemas import ProductCreate, ProductOut, ProductPage, ProductUpdate
-from shared.database import DatabaseSession
 from shared.identity import AdminIdentity, CurrentIdentity
 from shared.pagination import CursorParam, Limit
 
@@ -22,22 +22,21 @@ router = APIRouter(prefix="/products", tags=["products"])
     summary="Add a product (admin)",
     responses={403: {"description": "Not an admin"}, 409: {"description": "SKU taken"}},
 )
-async def add_product(
-    body: ProductCreate, session: DatabaseSession, _: AdminIdentity, response: Response
+async def create_product(
+    body: ProductCreate, store: StoreDep, _: AdminIdentity, response: Response
 ) -> ProductOut:
-    async with session.begin():
-        product = await create_product(
-            session, sku=body.sku, name=body.name, price=body.price, stock=body.stock
-        )
+    product = await add_product(
+        store, sku=body.sku, name=body.name, price=body.price, stock=body.stock
+    )
     response.headers["Location"] = f"/products/{product.id}"
     return ProductOut.model_validate(product)
 
 
 @router.get("", response_model=ProductPage, summary="List products, newest first")
 async def browse_products(
-    session: DatabaseSession, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
+    store: StoreDep, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
 ) -> ProductPage:
-    page = await list_products(session, limit=limit, cursor=cursor)
+    page = await list_products(store, limit=limit, cursor=cursor)
     return ProductPage(
         items=[ProductOut.model_validate(product) for product in page.items],
         next_cursor=page.next_cursor,
@@ -45,10 +44,8 @@ async def browse_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
-async def show_product(
-    product_id: uuid.UUID, session: DatabaseSession, _: CurrentIdentity
-) -> ProductOut:
-    return ProductOut.model_validate(await get_product(session, product_id))
+async def show_product(product_id: uuid.UUID, store: StoreDep, _: CurrentIdentity) -> ProductOut:
+    return ProductOut.model_validate(await get_product(store, product_id))
 
 
 @router.patch(
@@ -57,9 +54,7 @@ async def show_product(
     summary="Change a product's name, price or stock (admin)",
     responses={403: {"description": "Not an admin"}, 404: {"description": "No such product"}},
 )
-async def change_product(
-    product_id: uuid.UUID, body: ProductUpdate, session: DatabaseSession, _: AdminIdentity
+async def update_product(
+    product_id: uuid.UUID, body: ProductUpdate, store: StoreDep, _: AdminIdentity
 ) -> ProductOut:
-    async with session.begin():
-        product = await update_product(session, product_id, body.changes())
-    return ProductOut.model_validate(product)
+    return ProductOut.model_validate(await change_product(store, product_id, body.changes()))

@@ -14,9 +14,10 @@ from sqlalchemy import func, select, update
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
-from order_service.idempotency import delete_expired_keys
+from order_service.idempotency import forget_expired_keys
 from order_service.models import IdempotencyKey, Order
-from shared.database import create_engine, create_sessionmaker
+from order_service.store import Store
+from shared.database import create_engine
 from tests.order_service.conftest import Catalogue, stock_of
 from tests.support.apps import app_client
 from tests.support.database import session_on
@@ -217,11 +218,8 @@ async def test_keys_are_kept_24_hours_then_deleted(
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
 
-    engine = create_engine(OrdersSettings(database_url=orders_database_url))
-    try:
-        await delete_expired_keys(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
+    async with Store(create_engine(OrdersSettings(database_url=orders_database_url))) as store:
+        await forget_expired_keys(store)
 
     async with session_on(orders_database_url) as session:
         assert (await session.scalars(select(IdempotencyKey.key))).all() == ["kept"]

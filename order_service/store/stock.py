@@ -10,41 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import Integer, Uuid, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from order_service.errors import OutOfStock, UnknownProducts
 from order_service.models import Product
+from order_service.records import Requested, Snapshot
 from shared.database import UTCDateTime, utc_now
-
-
-@dataclass(frozen=True)
-class Requested:
-    product_id: uuid.UUID
-    quantity: int
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A product as it was when its stock changed: what an order line records."""
-
-    sku: str
-    name: str
-    unit_price: Decimal
-
-
-class UnknownProducts(Exception):
-    def __init__(self, product_ids: Sequence[uuid.UUID]) -> None:
-        super().__init__(f"unknown products: {', '.join(map(str, product_ids))}")
-        self.product_ids = list(product_ids)
-
-
-class OutOfStock(Exception):
-    def __init__(self, product_id: uuid.UUID) -> None:
-        super().__init__(f"not enough stock for product {product_id}")
-        self.product_id = product_id
 
 
 async def ensure_products_exist(
