@@ -10,11 +10,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.config import AuthSettings
 from auth_service.grants import Grant, InvalidCredentials, password_grant, refresh_token_grant
-from auth_service.keys import KeySet, jwks_document
-from auth_service.login_throttle import LoginThrottle, LoginThrottled
-from auth_service.metrics import AuthMetrics
+from auth_service.keys import jwks_document
+from auth_service.login_throttle import LoginThrottled
 from auth_service.oauth import (
     NO_STORE_HEADERS,
     OAuthError,
@@ -24,7 +22,6 @@ from auth_service.oauth import (
     require,
     too_many_attempts_response,
 )
-from auth_service.passwords import Passwords
 from auth_service.refresh_tokens import (
     InvalidRefreshToken,
     Lifetimes,
@@ -39,46 +36,19 @@ from auth_service.schemas import (
     TokenResponse,
     UserOut,
 )
+from auth_service.state import AuthState
 from auth_service.tokens import issue_access_token
 from auth_service.users import EmailTaken, get_user, register_user
 from shared.database import DatabaseSession, utc_now
-from shared.identity import CurrentIdentity, unauthorized
+from shared.identity import CurrentIdentity, Unauthorized
 from shared.problems import Problem
+from shared.state import lifespan_state
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def _settings(request: Request) -> AuthSettings:
-    settings: AuthSettings = request.app.state.settings
-    return settings
-
-
-def _passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.app.state.passwords
-    return passwords
-
-
-def _key_set(request: Request) -> KeySet:
-    keys: KeySet = request.app.state.key_set
-    return keys
-
-
-def _login_throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
-
-
-def _auth_metrics(request: Request) -> AuthMetrics:
-    metrics: AuthMetrics = request.app.state.auth_metrics
-    return metrics
-
-
-Settings = Annotated[AuthSettings, Depends(_settings)]
-PasswordHashing = Annotated[Passwords, Depends(_passwords)]
-Keys = Annotated[KeySet, Depends(_key_set)]
-Throttle = Annotated[LoginThrottle, Depends(_login_throttle)]
-Metrics = Annotated[AuthMetrics, Depends(_auth_metrics)]
+State = Annotated[AuthState, Depends(lifespan_state)]
 
 
 def _form_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
@@ -117,12 +87,10 @@ _REVOKE_FORM = _form_body(
     summary="Create an account",
     responses={409: {"description": "The email is taken"}},
 )
-async def register(
-    body: RegisterRequest, session: DatabaseSession, passwords: PasswordHashing
-) -> UserOut:
+async def register(body: RegisterRequest, session: DatabaseSession, state: State) -> UserOut:
     try:
         async with session.begin():
-            user = await register_user(session, passwords, body.email, body.password)
+            user = await register_user(session, state["passwords"], body.email, body.password)
     except EmailTaken:
         raise Problem(
             409, "An account with this email already exists.", slug="email-taken"
@@ -131,24 +99,19 @@ async def register(
 
 
 async def _password_grant(
-    form: Mapping[str, str],
-    request: Request,
-    session: AsyncSession,
-    passwords: Passwords,
-    throttle: LoginThrottle,
-    settings: AuthSettings,
-    metrics: AuthMetrics,
+    form: Mapping[str, str], request: Request, session: AsyncSession, state: AuthState
 ) -> Grant:
     email, password = require(form, "username"), require(form, "password")
+    metrics = state["auth_metrics"]
     try:
         grant = await password_grant(
             session,
-            passwords,
-            throttle,
+            state["passwords"],
+            state["login_throttle"],
             email,
             password,
             client_address=request.client.host if request.client else None,
-            lifetimes=Lifetimes.from_settings(settings),
+            lifetimes=Lifetimes.from_settings(state["settings"]),
             now=utc_now(),
         )
     except LoginThrottled:
@@ -162,8 +125,9 @@ async def _password_grant(
 
 
 async def _refresh_token_grant(
-    form: Mapping[str, str], session: AsyncSession, settings: AuthSettings, metrics: AuthMetrics
+    form: Mapping[str, str], session: AsyncSession, state: AuthState
 ) -> Grant:
+    settings, metrics = state["settings"], state["auth_metrics"]
     try:
         grant = await refresh_token_grant(
             session,
@@ -195,21 +159,15 @@ async def _refresh_token_grant(
 async def token(
     request: Request,
     session: DatabaseSession,
-    passwords: PasswordHashing,
-    throttle: Throttle,
-    settings: Settings,
-    keys: Keys,
-    metrics: Metrics,
+    state: State,
 ) -> JSONResponse:
     try:
         form = await read_form(request)
         grant_type = require(form, "grant_type")
         if grant_type == "password":
-            grant = await _password_grant(
-                form, request, session, passwords, throttle, settings, metrics
-            )
+            grant = await _password_grant(form, request, session, state)
         elif grant_type == "refresh_token":
-            grant = await _refresh_token_grant(form, session, settings, metrics)
+            grant = await _refresh_token_grant(form, session, state)
         else:
             raise OAuthError(
                 "unsupported_grant_type", "Supported grant types: password, refresh_token."
@@ -218,10 +176,11 @@ async def token(
         return oauth_error_response(error)
     except LoginThrottled as throttled:
         return too_many_attempts_response(throttled.retry_after_seconds)
+    settings = state["settings"]
     access = issue_access_token(
         grant.user.id,
         grant.user.role,
-        keys.signing_key,
+        state["key_set"].signing_key,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
@@ -258,14 +217,14 @@ async def revoke_token(request: Request, session: DatabaseSession) -> Response:
 async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     user = await get_user(session, identity.user_id)
     if user is None:
-        raise unauthorized("unknown user")
+        raise Unauthorized("unknown user")
     return UserOut.model_validate(user)
 
 
 @router.get("/.well-known/jwks.json", response_model=JWKS, summary="Public keys of access tokens")
-async def jwks(response: Response, settings: Settings, keys: Keys) -> Any:
-    response.headers["Cache-Control"] = f"public, max-age={settings.jwks_max_age_seconds}"
-    return jwks_document(keys.verification_keys)
+async def jwks(response: Response, state: State) -> Any:
+    response.headers["Cache-Control"] = f"public, max-age={state['settings'].jwks_max_age_seconds}"
+    return jwks_document(state["key_set"].verification_keys)
 
 
 @router.get(
@@ -274,6 +233,7 @@ async def jwks(response: Response, settings: Settings, keys: Keys) -> Any:
     response_model_exclude_none=True,
     summary="Authorization server metadata (RFC 8414)",
 )
-async def metadata(response: Response, settings: Settings) -> Any:
+async def metadata(response: Response, state: State) -> Any:
+    settings = state["settings"]
     response.headers["Cache-Control"] = f"public, max-age={settings.jwks_max_age_seconds}"
     return authorization_server_metadata(settings.jwt_issuer)

@@ -1,4 +1,4 @@
-"""Builds the auth service's app; resources open in the lifespan and live on `app.state`."""
+"""Builds the auth service's app; its resources open in the lifespan (`AuthState`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.api import router
 from auth_service.config import AuthSettings
@@ -16,45 +17,45 @@ from auth_service.keys import load_key_set
 from auth_service.login_throttle import LoginThrottle
 from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
+from auth_service.state import AuthState
 from auth_service.users import ensure_admin
 from shared.database import check_database, open_database
 from shared.database_outage import install_database_outage_handler
+from shared.metrics import ServiceMetrics
 from shared.periodic import running_periodically
-from shared.service import create_service_app
+from shared.service import create_service_app, platform_middleware
 from shared.tokens import StaticKeySource, TokenVerifier
 
 logger = logging.getLogger(__name__)
 
 
-async def _bootstrap_admin(app: FastAPI, settings: AuthSettings) -> None:
+async def _bootstrap_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], passwords: Passwords, settings: AuthSettings
+) -> None:
     if not (settings.admin_email and settings.admin_password):
         return
-    async with app.state.sessionmaker() as session, session.begin():
+    async with sessionmaker() as session, session.begin():
         user = await ensure_admin(
             session,
-            app.state.passwords,
+            passwords,
             settings.admin_email,
             settings.admin_password.get_secret_value(),
         )
     logger.info("admin_bootstrapped", extra={"user_id": str(user.id)})
 
 
-def create_app(settings: AuthSettings | None = None) -> FastAPI:
+def create_app(
+    settings: AuthSettings | None = None, metrics: ServiceMetrics | None = None
+) -> FastAPI:
+    """The app, its metrics in `metrics` (a registry of its own unless given)."""
     settings = settings or AuthSettings()
+    metrics = metrics or ServiceMetrics()
+    auth_metrics = AuthMetrics(metrics.registry)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[AuthState]:
         key_set = await asyncio.to_thread(load_key_set, settings)
-        app.state.settings = settings
-        app.state.key_set = key_set
-        # The service verifies its own tokens (for /auth/me) with its own keys: no HTTP.
-        app.state.token_verifier = TokenVerifier(
-            StaticKeySource(key_set.public_keys_by_kid()),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway_seconds=settings.jwt_leeway_seconds,
-        )
-        app.state.passwords = passwords = Passwords.from_settings(settings)
+        passwords = Passwords.from_settings(settings)
         # Derived from the memory budget and the cores unless configured: say what it came to.
         logger.info(
             "password_hashing_configured",
@@ -63,23 +64,43 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 "memory_kib_per_hash": settings.password_hash_memory_kib,
             },
         )
-        app.state.login_throttle = throttle = LoginThrottle.from_settings(settings)
-        async with open_database(app, settings):
-            await _bootstrap_admin(app, settings)
+        throttle = LoginThrottle.from_settings(settings)
+        async with open_database(settings) as (engine, sessionmaker):
+            await _bootstrap_admin(sessionmaker, passwords, settings)
             async with running_periodically(
-                lambda: delete_expired_records(app.state.sessionmaker, throttle),
+                lambda: delete_expired_records(sessionmaker, throttle),
                 name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,
             ):
-                yield
+                yield {
+                    "settings": settings,
+                    "engine": engine,
+                    "sessionmaker": sessionmaker,
+                    "key_set": key_set,
+                    # The service verifies its own tokens (for /auth/me) with its own keys.
+                    "verifier": TokenVerifier(
+                        StaticKeySource(key_set.public_keys_by_kid()),
+                        issuer=settings.jwt_issuer,
+                        audience=settings.jwt_audience,
+                        leeway_seconds=settings.jwt_leeway_seconds,
+                    ),
+                    "passwords": passwords,
+                    "login_throttle": throttle,
+                    "metrics": metrics,
+                    "auth_metrics": auth_metrics,
+                }
+
+    async def database_answers(state: AuthState) -> None:
+        await check_database(state["engine"])
 
     app = create_service_app(
         title="Auth service",
         description="Accounts, passwords and the access tokens the platform trusts.",
         lifespan=lifespan,
-        readiness_checks={"database": check_database},
+        readiness_checks={"database": database_answers},
+        metrics=metrics,
+        middleware=platform_middleware(metrics),
     )
-    app.state.auth_metrics = AuthMetrics(app.state.metrics.registry)
     install_database_outage_handler(app)
     app.include_router(router)
     return app

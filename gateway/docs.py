@@ -27,8 +27,8 @@ from starlette.responses import HTMLResponse, Response
 
 from gateway.config import GatewaySettings
 from gateway.openapi_merge import JSONObject, merge_documents, owned_paths
-from gateway.proxy import Upstream
-from gateway.routes import ROUTES, ProxyRoute
+from gateway.routes import ProxyRoute
+from gateway.upstreams import Upstream
 from shared.request_context import REQUEST_ID_HEADER, current_request_id
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,13 @@ class ApiDocuments:
     def __init__(
         self,
         app: FastAPI,
+        upstreams: Mapping[str, Upstream],
         settings: GatewaySettings,
         routes: Sequence[ProxyRoute],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
+        self.upstreams = upstreams
         self.cache_seconds = settings.openapi_cache_seconds
         self.routes = routes
         self.clock = clock
@@ -103,6 +105,12 @@ class ApiDocuments:
         # Shielded: a client that gives up does not cancel the refresh that others wait for.
         return await asyncio.shield(self._refreshing)
 
+    async def __aenter__(self) -> ApiDocuments:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Stop a refresh still running (the upstream clients are about to close)."""
         if self._refreshing is not None:
@@ -112,7 +120,7 @@ class ApiDocuments:
 
     async def _refresh(self) -> MergedDocument:
         try:
-            upstreams: Mapping[str, Upstream] = self.app.state.upstreams
+            upstreams = self.upstreams
             routed = {route.upstream for route in self.routes}
             names = [name for name in upstreams if name in routed]
             for name in names:
@@ -207,15 +215,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def install_api_docs(
-    app: FastAPI, settings: GatewaySettings, routes: Sequence[ProxyRoute] = ROUTES
-) -> None:
-    """Serve the merged document and Swagger UI on the gateway: public, and not listed in the
-    document themselves."""
-    documents = ApiDocuments(app, settings, routes)
-    app.state.api_documents = documents
+def install_api_docs(app: FastAPI) -> None:
+    """Serve the merged document (the lifespan state's `api_documents`) and Swagger UI on
+    the gateway: public, and not listed in the document themselves."""
 
     async def openapi_json(request: Request) -> Response:
+        documents: ApiDocuments = request.scope["state"]["api_documents"]
         merged = await documents.current()
         # Clients may keep it, but ask again each time: the answer is then a cheap 304.
         headers = {"ETag": merged.etag, "Cache-Control": "no-cache"}

@@ -1,33 +1,37 @@
 """`Server-Timing` on every gateway response: `auth`, `upstream` and `total`, in milliseconds.
 
-The proxy measures `auth` and `upstream`; a response that had neither step (health, metrics,
-no route, a request refused before it went upstream) says `dur=0.0` for them, so that clients
-always find what the contract promises.
+The pipeline records in the request's `Timings` how long the token check and the upstream
+took; this middleware writes the header once, from those numbers, when the response starts.
+A response that had neither step (health, docs, no route, a refusal before the upstream, a
+CORS preflight) reports 0.0 for them, so that clients always find what the contract promises.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_STEPS = ("auth", "upstream")
+# Where a request's `Timings` travel in its scope, from this middleware to the pipeline.
+TIMINGS = "gateway.timings"
 
 
-def _completed(measured: str | None, total_ms: float) -> str:
-    total = f"total;dur={total_ms:.1f}"
-    if measured is not None and measured.startswith("auth;") and ", upstream;" in measured:
-        return f"{measured}, {total}"  # the proxy's, complete but for the total
-    entries = [entry.strip() for entry in (measured or "").split(",") if entry.strip()]
-    named = {entry.split(";", 1)[0] for entry in entries}
-    missing = [f"{step};dur=0.0" for step in _STEPS if step not in named]
-    return ", ".join([*entries, *missing, total])
+@dataclass(slots=True)
+class Timings:
+    auth_seconds: float = 0.0
+    upstream_seconds: float = 0.0
+
+
+def _server_timing(timings: Timings, total_seconds: float) -> bytes:
+    return (
+        f"auth;dur={timings.auth_seconds * 1000:.1f}, "
+        f"upstream;dur={timings.upstream_seconds * 1000:.1f}, "
+        f"total;dur={total_seconds * 1000:.1f}"
+    ).encode()
 
 
 class ServerTimingMiddleware:
-    """Completes the proxy's `Server-Timing` and adds the time until the response started."""
-
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -36,12 +40,12 @@ class ServerTimingMiddleware:
             await self.app(scope, receive, send)
             return
         started_at = time.perf_counter()
+        timings = scope[TIMINGS] = Timings()
 
         async def send_with_timing(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                total_ms = (time.perf_counter() - started_at) * 1000
-                headers["server-timing"] = _completed(headers.get("server-timing"), total_ms)
+                header = _server_timing(timings, time.perf_counter() - started_at)
+                message["headers"] = [*message.get("headers", ()), (b"server-timing", header)]
             await send(message)
 
         await self.app(scope, receive, send_with_timing)

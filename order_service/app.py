@@ -1,4 +1,4 @@
-"""Builds the order service's app; resources open in the lifespan and live on `app.state`."""
+"""Builds the order service's app; its resources open in the lifespan (`OrdersState`)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,29 @@ from order_service.api import install_api
 from order_service.config import OrdersSettings
 from order_service.idempotency import forget_expired_keys
 from order_service.metrics import OrderMetrics
+from order_service.state import OrdersState
 from order_service.store import Store
 from shared.database import create_engine
 from shared.database_outage import install_database_outage_handler
-from shared.jwks import check_verification_keys, remote_token_verifier
+from shared.jwks import remote_token_verifier
+from shared.metrics import ServiceMetrics
 from shared.periodic import running_periodically
-from shared.service import create_service_app
+from shared.service import create_service_app, platform_middleware
 
 
-def create_app(settings: OrdersSettings | None = None) -> FastAPI:
+def create_app(
+    settings: OrdersSettings | None = None, metrics: ServiceMetrics | None = None
+) -> FastAPI:
+    """The app, its metrics in `metrics` (a registry of its own unless given)."""
     settings = settings or OrdersSettings()
+    metrics = metrics or ServiceMetrics()
+    order_metrics = OrderMetrics(metrics.registry)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        # The service verifies every bearer token itself: it trusts no network.
-        app.state.store = store = Store(create_engine(settings))
+    async def lifespan(_: FastAPI) -> AsyncIterator[OrdersState]:
         async with (
-            store,
+            Store(create_engine(settings)) as store,
+            # The service verifies every bearer token itself: it trusts no network.
             remote_token_verifier(settings) as (verifier, jwks),
             running_periodically(
                 lambda: forget_expired_keys(store),
@@ -36,20 +41,29 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
                 interval_seconds=settings.housekeeping_interval_seconds,
             ),
         ):
-            app.state.token_verifier = verifier
-            app.state.jwks = jwks
-            yield
+            yield {
+                "settings": settings,
+                "store": store,
+                "verifier": verifier,
+                "jwks": jwks,
+                "metrics": metrics,
+                "order_metrics": order_metrics,
+            }
+
+    async def database_answers(state: OrdersState) -> None:
+        await state["store"].check()
+
+    async def keys_loaded(state: OrdersState) -> None:
+        await state["jwks"].ensure_loaded()
 
     app = create_service_app(
         title="Order service",
         description="The product catalogue with its stock, and orders.",
         lifespan=lifespan,
-        readiness_checks={
-            "database": lambda request: request.app.state.store.check(),
-            "verification_keys": check_verification_keys,
-        },
+        readiness_checks={"database": database_answers, "verification_keys": keys_loaded},
+        metrics=metrics,
+        middleware=platform_middleware(metrics),
     )
-    app.state.order_metrics = OrderMetrics(app.state.metrics.registry)
     install_database_outage_handler(app)
     install_api(app)
     return app

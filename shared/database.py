@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Dialect, make_url
@@ -141,20 +141,27 @@ def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+class DatabaseState(TypedDict):
+    """What a service that works with sessions holds (`DatabaseSession` reads it)."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
 @asynccontextmanager
-async def open_database(app: FastAPI, settings: DatabaseSettings) -> AsyncIterator[None]:
-    """The app's engine and sessionmaker on `app.state`, for the span of the lifespan."""
-    app.state.engine = create_engine(settings)
-    app.state.sessionmaker = create_sessionmaker(app.state.engine)
+async def open_database(
+    settings: DatabaseSettings,
+) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """The engine and its sessionmaker, for the span of the block (a lifespan's)."""
+    engine = create_engine(settings)
     try:
-        yield
+        yield engine, create_sessionmaker(engine)
     finally:
-        await app.state.engine.dispose()
+        await engine.dispose()
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    state: DatabaseState = request.scope["state"]
+    async with state["sessionmaker"]() as session:
         yield session
 
 
@@ -164,9 +171,8 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 DatabaseSession = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def check_database(request: Request) -> None:
+async def check_database(engine: AsyncEngine) -> None:
     """Readiness: the database answers a trivial query."""
-    engine: AsyncEngine = request.app.state.engine
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
 

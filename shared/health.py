@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,17 +14,18 @@ from shared.problems import problem_response
 
 logger = logging.getLogger(__name__)
 
-# A readiness check raises when the service cannot serve; it gets the request to reach app state.
-ReadinessCheck = Callable[[Request], Awaitable[None]]
+# A readiness check raises when the service cannot serve; it gets the app's lifespan state
+# (`shared.state`), where the resources it checks are.
+ReadinessCheck = Callable[[Any], Awaitable[None]]
 
 # A probe must answer well within the orchestrator's own probe timeout.
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-async def _run_check(name: str, check: ReadinessCheck, request: Request) -> str | None:
+async def _run_check(name: str, check: ReadinessCheck, state: Any) -> str | None:
     """None when the check passes, otherwise a short reason."""
     try:
-        await asyncio.wait_for(check(request), CHECK_TIMEOUT_SECONDS)
+        await asyncio.wait_for(check(state), CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
         reason = "timed out"
     except Exception as exc:
@@ -48,7 +50,8 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     )
     async def ready(request: Request) -> JSONResponse:
         names = list(checks)
-        reasons = await asyncio.gather(*(_run_check(name, checks[name], request) for name in names))
+        state = request.scope["state"]
+        reasons = await asyncio.gather(*(_run_check(name, checks[name], state) for name in names))
         results = {name: reason or "ok" for name, reason in zip(names, reasons, strict=True)}
         if any(reasons):
             failing = ", ".join(name for name, reason in zip(names, reasons, strict=True) if reason)

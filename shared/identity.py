@@ -8,20 +8,32 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.problems import Problem
+from shared.state import VerifyingState
 from shared.tokens import Identity, InvalidToken, Verifier
+
+MISSING_TOKEN = "missing token"  # noqa: S105 - a reason, not a secret
 
 # auto_error=False: a missing token is answered by us, as problem+json with WWW-Authenticate.
 _bearer = HTTPBearer(auto_error=False, description="An access token from `POST /auth/token`.")
 
 
-def unauthorized(reason: str | None = None) -> Problem:
-    """401 with the `WWW-Authenticate` challenge of RFC 6750 §3."""
-    if reason is None:
-        return Problem(401, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
-    challenge = f'Bearer error="invalid_token", error_description="{reason}"'
-    return Problem(
-        401, f"The access token is not valid: {reason}.", headers={"WWW-Authenticate": challenge}
-    )
+class Unauthorized(Problem):
+    """401 with the `WWW-Authenticate` challenge of RFC 6750 §3; `reason` says why, in a few
+    words safe to show (and to count by)."""
+
+    def __init__(self, reason: str = MISSING_TOKEN) -> None:
+        if reason == MISSING_TOKEN:
+            super().__init__(
+                401, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+            )
+        else:
+            challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+            super().__init__(
+                401,
+                f"The access token is not valid: {reason}.",
+                headers={"WWW-Authenticate": challenge},
+            )
+        self.reason = reason
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -31,14 +43,14 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 async def identify(verifier: Verifier, authorization: str | None) -> Identity:
-    """The verified identity behind an `Authorization` header, or a 401 problem."""
+    """The verified identity behind an `Authorization` header; raises `Unauthorized`."""
     token = bearer_token(authorization)
     if token is None:
-        raise unauthorized()
+        raise Unauthorized()
     try:
         return await verifier.verify(token)
     except InvalidToken as exc:
-        raise unauthorized(exc.reason) from None
+        raise Unauthorized(exc.reason) from None
 
 
 async def authenticate(
@@ -46,8 +58,8 @@ async def authenticate(
     # Declared for the OpenAPI document (the "Authorize" button of /docs); parsed below.
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Identity:
-    verifier: Verifier = request.app.state.token_verifier
-    return await identify(verifier, request.headers.get("authorization"))
+    state: VerifyingState = request.scope["state"]
+    return await identify(state["verifier"], request.headers.get("authorization"))
 
 
 CurrentIdentity = Annotated[Identity, Depends(authenticate)]

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import jwt
-from fastapi import Request
 
 from shared.settings import TokenVerificationSettings
 from shared.token_cache import VerifiedTokenCache
@@ -180,9 +179,3 @@ async def remote_token_verifier(
             yield verifier, cache
         finally:
             await cache.aclose()
-
-
-async def check_verification_keys(request: Request) -> None:
-    """Readiness: the keys to verify tokens with are loaded."""
-    cache: JWKSCache = request.app.state.jwks
-    await cache.ensure_loaded()

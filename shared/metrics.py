@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -90,12 +90,11 @@ class MetricsMiddleware:
             )
 
 
-def metrics_router() -> APIRouter:
+def metrics_router(registry: CollectorRegistry) -> APIRouter:
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        registry: CollectorRegistry = request.app.state.metrics.registry
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

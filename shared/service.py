@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan
 
 from shared.head import HeadAsGetMiddleware
 from shared.health import ReadinessCheck, health_router
@@ -15,26 +15,49 @@ from shared.problems import install_problem_handlers
 from shared.request_context import RequestContextMiddleware
 
 
+def platform_middleware(metrics: ServiceMetrics) -> list[Middleware]:
+    """What every request of every service goes through, outermost first: its request id,
+    access log and last-resort 500, then its metrics."""
+    return [
+        Middleware(RequestContextMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+    ]
+
+
+def wrapped(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    """`app` inside `middleware`, the first outermost (as the framework stacks its own)."""
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
+    return app
+
+
 def create_service_app(
     *,
     title: str,
     description: str,
     lifespan: Lifespan[FastAPI],
     readiness_checks: Mapping[str, ReadinessCheck],
+    metrics: ServiceMetrics,
+    middleware: Sequence[Middleware],
     serves_own_docs: bool = True,
-    middleware: Sequence[Middleware] = (),
     answers_head_as_get: bool = True,
-    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
-    """`serves_own_docs=False` leaves `/docs` and `/openapi.json` to the app (the gateway's
-    document is its upstreams'); `middleware` (outermost first) runs inside the request
-    context and metrics, so that what it answers is logged, counted and has a request id.
-    `answers_head_as_get=False` leaves HEAD to the app (the gateway forwards it as it is)."""
-    app = app_class(
+    """A service's framework app: problem responses, health, metrics and docs, inside
+    `middleware` (outermost first: a service's own app takes `platform_middleware`).
+
+    `serves_own_docs=False` leaves `/docs` and `/openapi.json` to the app (the gateway's
+    document is its upstreams'). `answers_head_as_get=False` leaves HEAD to the app (the
+    gateway forwards it as it is).
+    """
+    layers = list(middleware)
+    if answers_head_as_get:
+        layers.append(Middleware(HeadAsGetMiddleware))
+    app = FastAPI(
         title=title,
         description=description,
         version="0.1.0",
         lifespan=lifespan,
+        middleware=layers,
         openapi_url="/openapi.json" if serves_own_docs else None,
         docs_url="/docs" if serves_own_docs else None,
         redoc_url="/redoc" if serves_own_docs else None,
@@ -45,24 +68,7 @@ def create_service_app(
         # instrumentation would otherwise look for a configured provider on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    if answers_head_as_get:
-        app.add_middleware(HeadAsGetMiddleware)
-    for layer in reversed(middleware):
-        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
-    app.state.metrics = ServiceMetrics()
     install_problem_handlers(app)
     app.include_router(health_router(readiness_checks))
-    app.include_router(metrics_router())
-    # Added last is outermost: the request context wraps everything, metrics included.
-    for layer in reversed(platform_middleware(app)):
-        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
+    app.include_router(metrics_router(metrics.registry))
     return app
-
-
-def platform_middleware(app: FastAPI) -> list[Middleware]:
-    """What every request of every service goes through, outermost first: its request id,
-    access log and last-resort 500, then its metrics."""
-    return [
-        Middleware(RequestContextMiddleware),
-        Middleware(MetricsMiddleware, metrics=app.state.metrics),
-    ]

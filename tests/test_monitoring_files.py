@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
@@ -22,6 +21,7 @@ from gateway.app import create_app as create_gateway_app
 from gateway.config import GatewaySettings
 from order_service.app import create_app as create_orders_app
 from order_service.config import OrdersSettings
+from shared.metrics import ServiceMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
@@ -33,10 +33,31 @@ SETTINGS_BY_PACKAGE: dict[str, type[BaseSettings]] = {
     "auth_service": AuthSettings,
     "order_service": OrdersSettings,
 }
-APPS: tuple[Callable[[], FastAPI], ...] = (
-    lambda: create_gateway_app(GatewaySettings()),
-    lambda: create_auth_app(AuthSettings()),
-    lambda: create_orders_app(OrdersSettings()),
+
+
+def _gateway_metrics() -> ServiceMetrics:
+    metrics = ServiceMetrics()
+    create_gateway_app(GatewaySettings(), metrics=metrics)
+    return metrics
+
+
+def _auth_metrics() -> ServiceMetrics:
+    metrics = ServiceMetrics()
+    create_auth_app(AuthSettings(), metrics=metrics)
+    return metrics
+
+
+def _orders_metrics() -> ServiceMetrics:
+    metrics = ServiceMetrics()
+    create_orders_app(OrdersSettings(), metrics=metrics)
+    return metrics
+
+
+# What each service's app registers, as it builds it.
+SERVICE_METRICS: tuple[Callable[[], ServiceMetrics], ...] = (
+    _gateway_metrics,
+    _auth_metrics,
+    _orders_metrics,
 )
 # The sample names a metric family of each type exposes, beside those it has samples for
 # already (a labelled metric has none until it is first counted).
@@ -254,7 +275,7 @@ def test_metric_names_are_read_from_promql() -> None:
 def test_every_metric_the_dashboard_queries_is_one_the_services_expose(
     dashboard: dict[str, Any],
 ) -> None:
-    exposed = set().union(*(_exposed_metric_names(app().state.metrics.registry) for app in APPS))
+    exposed = set().union(*(_exposed_metric_names(made().registry) for made in SERVICE_METRICS))
     queried = set().union(*(metric_names_in(expression) for expression in _expressions(dashboard)))
 
     assert queried

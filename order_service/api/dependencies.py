@@ -1,32 +1,12 @@
-"""What the order service's handlers are given: its store, settings and metrics."""
+"""What the order service's handlers are given: the resources its lifespan opened."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from order_service.config import OrdersSettings
-from order_service.metrics import OrderMetrics
-from order_service.store import Store
+from order_service.state import OrdersState
+from shared.state import lifespan_state
 
-
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread.
-async def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-async def _settings(request: Request) -> OrdersSettings:
-    settings: OrdersSettings = request.app.state.settings
-    return settings
-
-
-async def _order_metrics(request: Request) -> OrderMetrics:
-    metrics: OrderMetrics = request.app.state.order_metrics
-    return metrics
-
-
-StoreDep = Annotated[Store, Depends(_store)]
-Settings = Annotated[OrdersSettings, Depends(_settings)]
-Metrics = Annotated[OrderMetrics, Depends(_order_metrics)]
+State = Annotated[OrdersState, Depends(lifespan_state)]

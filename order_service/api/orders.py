@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from order_service.api.dependencies import Metrics, Settings, StoreDep
+from order_service.api.dependencies import State
 from order_service.idempotency import place_order_once
 from order_service.lifecycle import Action, OrderStatus
 from order_service.orders import (
@@ -87,26 +87,25 @@ def _created(order: OrderRecord) -> StoredResponse:
 )
 async def create_order(
     body: OrderLinesIn,
-    store: StoreDep,
+    state: State,
     identity: CurrentIdentity,
-    settings: Settings,
-    metrics: Metrics,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if idempotency_key is None:
-        created = _created(await place_order(store, identity.user_id, body.requested()))
+        created = _created(await place_order(state["store"], identity.user_id, body.requested()))
         is_replay = False
     else:
+        ttl = timedelta(seconds=state["settings"].idempotency_key_ttl_seconds)
         created, is_replay = await place_order_once(
-            store,
+            state["store"],
             identity.user_id,
             body.requested(),
             idempotency_key.strip('"'),
-            ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
+            ttl=ttl,
             respond=_created,
         )
     if not is_replay:
-        metrics.orders_created.inc()
+        state["order_metrics"].orders_created.inc()
     headers = {**created.headers, **({"Idempotent-Replayed": "true"} if is_replay else {})}
     return Response(
         created.body, created.status_code, headers=headers, media_type="application/json"
@@ -115,7 +114,7 @@ async def create_order(
 
 @router.get("", response_model=OrderPage, summary="List orders, newest first")
 async def browse_orders(
-    store: StoreDep,
+    state: State,
     identity: CurrentIdentity,
     status: OrderStatus | None = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Admins only: one user's.")] = None,
@@ -123,7 +122,7 @@ async def browse_orders(
     cursor: CursorParam = None,
 ) -> OrderPage:
     page = await list_orders(
-        store, identity, status=status, user_id=user_id, limit=limit, cursor=cursor
+        state["store"], identity, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
     return OrderPage(
         items=[OrderOut.model_validate(order) for order in page.items],
@@ -132,8 +131,8 @@ async def browse_orders(
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order", responses=_NOT_FOUND)
-async def show_order(order_id: uuid.UUID, store: StoreDep, identity: CurrentIdentity) -> Response:
-    return _order_json(await get_order(store, order_id, identity))
+async def show_order(order_id: uuid.UUID, state: State, identity: CurrentIdentity) -> Response:
+    return _order_json(await get_order(state["store"], order_id, identity))
 
 
 @router.patch(
@@ -149,12 +148,12 @@ async def show_order(order_id: uuid.UUID, store: StoreDep, identity: CurrentIden
 async def change_lines(
     order_id: uuid.UUID,
     body: OrderLinesIn,
-    store: StoreDep,
+    state: State,
     identity: CurrentIdentity,
     if_match: IfMatch = None,
 ) -> Response:
     order = await change_order(
-        store, order_id, identity, body.requested(), versions=_versions(if_match)
+        state["store"], order_id, identity, body.requested(), versions=_versions(if_match)
     )
     return _order_json(order)
 
@@ -162,13 +161,14 @@ async def change_lines(
 def _add_action_route(action: Action, summary: str, who: str) -> None:
     async def act(
         order_id: uuid.UUID,
-        store: StoreDep,
+        state: State,
         identity: CurrentIdentity,
-        metrics: Metrics,
         if_match: IfMatch = None,
     ) -> Response:
-        order = await act_on_order(store, order_id, identity, action, versions=_versions(if_match))
-        metrics.order_actions.labels(action).inc()
+        order = await act_on_order(
+            state["store"], order_id, identity, action, versions=_versions(if_match)
+        )
+        state["order_metrics"].order_actions.labels(action).inc()
         return _order_json(order)
 
     router.add_api_route(

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from order_service.api.dependencies import StoreDep
+from order_service.api.dependencies import State
 from order_service.products import add_product, change_product, get_product, list_products
 from order_service.schemas import ProductCreate, ProductOut, ProductPage, ProductUpdate
 from shared.identity import AdminIdentity, CurrentIdentity
@@ -23,10 +23,10 @@ router = APIRouter(prefix="/products", tags=["products"])
     responses={403: {"description": "Not an admin"}, 409: {"description": "SKU taken"}},
 )
 async def create_product(
-    body: ProductCreate, store: StoreDep, _: AdminIdentity, response: Response
+    body: ProductCreate, state: State, _: AdminIdentity, response: Response
 ) -> ProductOut:
     product = await add_product(
-        store, sku=body.sku, name=body.name, price=body.price, stock=body.stock
+        state["store"], sku=body.sku, name=body.name, price=body.price, stock=body.stock
     )
     response.headers["Location"] = f"/products/{product.id}"
     return ProductOut.model_validate(product)
@@ -34,9 +34,9 @@ async def create_product(
 
 @router.get("", response_model=ProductPage, summary="List products, newest first")
 async def browse_products(
-    store: StoreDep, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
+    state: State, _: CurrentIdentity, limit: Limit = 20, cursor: CursorParam = None
 ) -> ProductPage:
-    page = await list_products(store, limit=limit, cursor=cursor)
+    page = await list_products(state["store"], limit=limit, cursor=cursor)
     return ProductPage(
         items=[ProductOut.model_validate(product) for product in page.items],
         next_cursor=page.next_cursor,
@@ -44,8 +44,8 @@ async def browse_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product")
-async def show_product(product_id: uuid.UUID, store: StoreDep, _: CurrentIdentity) -> ProductOut:
-    return ProductOut.model_validate(await get_product(store, product_id))
+async def show_product(product_id: uuid.UUID, state: State, _: CurrentIdentity) -> ProductOut:
+    return ProductOut.model_validate(await get_product(state["store"], product_id))
 
 
 @router.patch(
@@ -55,6 +55,8 @@ async def show_product(product_id: uuid.UUID, store: StoreDep, _: CurrentIdentit
     responses={403: {"description": "Not an admin"}, 404: {"description": "No such product"}},
 )
 async def update_product(
-    product_id: uuid.UUID, body: ProductUpdate, store: StoreDep, _: AdminIdentity
+    product_id: uuid.UUID, body: ProductUpdate, state: State, _: AdminIdentity
 ) -> ProductOut:
-    return ProductOut.model_validate(await change_product(store, product_id, body.changes()))
+    return ProductOut.model_validate(
+        await change_product(state["store"], product_id, body.changes())
+    )

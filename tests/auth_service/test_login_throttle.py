@@ -15,6 +15,7 @@ from auth_service.housekeeping import delete_expired_records
 from auth_service.login_throttle import LoginThrottle
 from auth_service.models import LoginAttempts
 from tests.auth_service.conftest import auth_app_client, register, request_token
+from tests.support.apps import served
 from tests.support.database import session_on
 
 WRONG = "not the password"
@@ -154,13 +155,12 @@ async def test_concurrent_guesses_cannot_overrun_the_budget(
 async def test_ipv6_clients_of_one_subscriber_network_share_an_address_budget(
     throttled_settings: AuthSettings,
 ) -> None:
-    app = create_app(throttled_settings)
+    async with served(create_app(throttled_settings)) as (app, _):
 
-    def client_at(address: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 4711))
-        return httpx.AsyncClient(transport=transport, base_url="http://auth.test")
+        def client_at(address: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=app, client=(address, 4711))
+            return httpx.AsyncClient(transport=transport, base_url="http://auth.test")
 
-    async with app.router.lifespan_context(app):
         for number in range(5):
             async with client_at(f"2001:db8:1:2::{number + 1}") as client:
                 await fail(client, 1, f"guess{number}@example.com")

@@ -11,7 +11,7 @@ import pytest
 from auth_service.app import create_app
 from auth_service.config import AuthSettings
 from tests.auth_service.conftest import PASSWORD, register
-from tests.support.apps import CLIENT_ADDRESS
+from tests.support.apps import CLIENT_ADDRESS, served
 
 with warnings.catch_warnings():
     # authlib announces, on import, a move of its httpx client to the "httpx2" package, and
@@ -31,9 +31,8 @@ async def oauth_client(
 ) -> AsyncIterator[AsyncOAuth2Client]:
     """authlib's client for a public client (no secret), with an account to sign in to."""
     await register(auth_client)
-    app = create_app(auth_settings)
     async with (
-        app.router.lifespan_context(app),
+        served(create_app(auth_settings)) as (app, _),
         AsyncOAuth2Client(
             token_endpoint=f"{BASE_URL}/auth/token",
             token_endpoint_auth_method="none",

@@ -12,12 +12,11 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import pytest
-from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
@@ -158,7 +157,7 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
-def gateway_client(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+def gateway_client(app: ASGIApp) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     return app_client(app, "http://gateway.test")
 
 

@@ -15,6 +15,7 @@ from gateway.circuit import CircuitState
 from gateway.routes import ProxyRoute
 from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
+from tests.support.apps import running_app
 from tests.support.servers import running_server
 
 # The proxy keeps these promises whichever transport sends its requests.
@@ -160,8 +161,8 @@ async def test_a_trial_ended_by_the_client_does_not_leave_the_circuit_stuck(
 
     with ScriptedServer([B.UNAVAILABLE]).running() as server:
         app = create_app(settings_for(server.url, jwks_url, **settings_overrides))
-        async with gateway_client(app) as gateway:
-            breaker = app.state.upstreams["auth"].breaker
+        async with running_app(app, "http://gateway.test") as (gateway, state):
+            breaker = state["upstreams"]["auth"].breaker
             opened = await gateway.post("/auth/x")
             breaker.clock = lambda: float("inf")  # the pause is over: the next one is a trial
             trial = await gateway.post("/auth/x", content=stalling_body())
@@ -184,12 +185,12 @@ async def test_the_gateways_own_full_pool_is_503_and_no_fault_of_the_upstream(
     with ScriptedServer([B.HANG]).running() as server:
         settings = settings_for(server.url, jwks_url, **overrides)
         app = create_app(settings, routes=hasty)
-        async with gateway_client(app) as gateway:
+        async with running_app(app, "http://gateway.test") as (gateway, state):
             holding = asyncio.create_task(gateway.get("/auth/hang"))
             while server.connections == 0:  # noqa: ASYNC110 - the server counts in a thread
                 await asyncio.sleep(0.01)
             crowded = await gateway.get("/auth/x")
-            circuit_after_crowding = app.state.upstreams["auth"].breaker.state
+            circuit_after_crowding = state["upstreams"]["auth"].breaker.state
             held = await holding
 
     assert crowded.status_code == 503

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
+from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
@@ -25,7 +26,9 @@ from gateway.rate_limit import (
     connect_redis,
     rate_limit_headers,
 )
+from shared.metrics import ServiceMetrics
 from tests.gateway.conftest import EchoUpstream, gateway_client, gateway_settings
+from tests.support.apps import CLIENT_ADDRESS, served
 from tests.support.servers import free_port
 from tests.support.tokens import TokenFactory
 
@@ -235,11 +238,14 @@ async def test_one_user_has_one_budget_whatever_token_they_hold(
 async def test_anonymous_requests_are_limited_per_client_address(
     limited_settings: GatewaySettings,
 ) -> None:
-    app = create_app(limited_settings)
-    other_address = httpx.ASGITransport(app=app, client=("198.51.100.9", 4711))
+    def client_at(app: ASGIApp, address: tuple[str, int]) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=address)
+        return httpx.AsyncClient(transport=transport, base_url="http://gateway.test")
+
     async with (
-        gateway_client(app) as gateway,
-        httpx.AsyncClient(transport=other_address, base_url="http://gateway.test") as other,
+        served(create_app(limited_settings)) as (app, _),
+        client_at(app, CLIENT_ADDRESS) as gateway,
+        client_at(app, ("198.51.100.9", 4711)) as other,
     ):
         for _ in range(2):
             await gateway.post("/auth/register", json={})
@@ -251,13 +257,14 @@ async def test_anonymous_requests_are_limited_per_client_address(
 async def test_refusals_are_counted(
     limited_settings: GatewaySettings, tokens: TokenFactory
 ) -> None:
-    app = create_app(limited_settings)
+    metrics = ServiceMetrics()
+    app = create_app(limited_settings, metrics=metrics)
     auth = _bearer(tokens)
     async with gateway_client(app) as gateway:
         for _ in range(5):
             await gateway.get("/orders", headers=auth)
 
-    registry = app.state.metrics.registry
+    registry = metrics.registry
     assert registry.get_sample_value("gateway_rate_limited_total") == 3
 
 

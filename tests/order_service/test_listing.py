@@ -17,10 +17,11 @@ from order_service.app import create_app
 from order_service.config import OrdersSettings
 from order_service.lifecycle import OrderStatus
 from order_service.models import Product
+from order_service.state import OrdersState
 from order_service.store.orders import orders_page_query
 from shared.pagination import newest_first_page
 from tests.order_service.conftest import Catalogue, place_order
-from tests.support.apps import app_client
+from tests.support.apps import running_app
 from tests.support.database import session_on
 
 
@@ -40,25 +41,24 @@ def counting_statements(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-async def app_and_client(
+async def client_and_state(
     orders_settings: OrdersSettings,
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    app = create_app(orders_settings)
-    async with app_client(app, "http://orders.test") as client:
-        yield app, client
+) -> AsyncIterator[tuple[httpx.AsyncClient, OrdersState]]:
+    async with running_app(create_app(orders_settings), "http://orders.test") as running:
+        yield running
 
 
 async def test_listing_orders_takes_one_statement_whatever_the_page_size(
-    app_and_client: tuple[Any, httpx.AsyncClient],
+    client_and_state: tuple[httpx.AsyncClient, OrdersState],
     admin: dict[str, str],
     alice: dict[str, str],
 ) -> None:
-    app, client = app_and_client
+    client, state = client_and_state
     catalogue = Catalogue(client, admin)
     products = [await catalogue.add(stock=100) for _ in range(3)]
 
     async def statements_to_list() -> int:
-        with counting_statements(app.state.store.engine) as statements:
+        with counting_statements(state["store"].engine) as statements:
             response = await client.get("/orders?limit=100", headers=alice)
         assert response.status_code == 200
         return len(statements)

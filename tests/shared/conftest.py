@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from shared.metrics import ServiceMetrics
 from shared.problems import Problem
-from shared.service import create_service_app
+from shared.service import create_service_app, platform_middleware
+from tests.support.apps import served
 
 
 class Widget(BaseModel):
@@ -20,14 +23,20 @@ class Widget(BaseModel):
 
 
 def build_frame_app(
-    checks: dict[str, Callable[[Request], Awaitable[None]]] | None = None,
+    checks: dict[str, Callable[[Any], Awaitable[None]]] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        yield {}
 
+    metrics = ServiceMetrics()
     app = create_service_app(
-        title="frame", description="test", lifespan=lifespan, readiness_checks=checks or {}
+        title="frame",
+        description="test",
+        lifespan=lifespan,
+        readiness_checks=checks or {},
+        metrics=metrics,
+        middleware=platform_middleware(metrics),
     )
 
     @app.get("/widgets/{widget_id}")
@@ -49,10 +58,13 @@ def build_frame_app(
     return app
 
 
-def client_for(app: FastAPI) -> httpx.AsyncClient:
-    # raise_app_exceptions=False: the app's own answer to an exception is what is tested.
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://frame.test")
+@asynccontextmanager
+async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with served(app) as (serving, _):
+        # raise_app_exceptions=False: the app's own answer to an exception is what is tested.
+        transport = httpx.ASGITransport(app=serving, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://frame.test") as client:
+            yield client
 
 
 @pytest.fixture

@@ -5,12 +5,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from starlette.types import Message, Receive, Scope, Send
 
 from shared.database import (
@@ -22,6 +23,7 @@ from shared.database import (
 )
 from shared.settings import DatabaseSettings
 from tests.shared.round_trips import RoundTripCounter
+from tests.support.apps import app_client
 from tests.support.postgres import Databases
 
 counters = Table("counters", MetaData(), Column("value", Integer, nullable=False))
@@ -66,10 +68,13 @@ async def test_a_handlers_session_is_closed_before_its_response_goes_out(
 ) -> None:
     settings = DatabaseSettings(database_url=f"sqlite:///{tmp_path / 'test.db'}")
 
+    engines: list[AsyncEngine] = []
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database(app, settings):
-            yield
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with open_database(settings) as (engine, sessionmaker):
+            engines.append(engine)
+            yield {"sessionmaker": sessionmaker}
 
     app = FastAPI(lifespan=lifespan)
 
@@ -83,16 +88,14 @@ async def test_a_handlers_session_is_closed_before_its_response_goes_out(
     async def recording(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_recording(message: Message) -> None:
             if message["type"] == "http.response.start":
-                connections_out_at_response_start.append(app.state.engine.pool.checkedout())
+                pool = engines[0].pool
+                assert isinstance(pool, QueuePool)
+                connections_out_at_response_start.append(pool.checkedout())
             await send(message)
 
         await app(scope, receive, send_recording)
 
-    transport = httpx.ASGITransport(app=recording)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
-    ):
+    async with app_client(recording, "http://test") as client:
         assert (await client.get("/")).json() == 1
 
     assert connections_out_at_response_start == [0]
