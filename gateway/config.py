@@ -19,8 +19,8 @@ class GatewaySettings(ServiceSettings, TokenVerificationSettings):
 
     upstream_transport: Literal["aiohttp", "httpx"] = Field(
         default="aiohttp",
-        description="What sends to upstreams under httpx: aiohttp (a third of the CPU per"
-        " request, `make bench`), or httpx's own.",
+        description="What sends to upstreams under httpx: aiohttp (the cheaper, see"
+        " bench/HISTORY.md), or httpx's own.",
     )
     upstream_max_connections: int = Field(
         default=100, ge=1, description="Keep-alive connections to each upstream, at most."

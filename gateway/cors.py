@@ -10,7 +10,8 @@ from shared.problems import problem_response
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS; a refused preflight is a 400 problem (DESIGN §3), not plain text."""
+    """Starlette's CORS; a refused preflight is a 400 problem (docs/contract.md), not plain
+    text."""
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)

@@ -1,8 +1,9 @@
 """An httpx transport that sends with aiohttp: httpx stays the interface, aiohttp does the work.
 
-httpx's own transport (httpcore) costs the gateway ~1 ms of CPU per proxied request; aiohttp's
-client ~0.1 ms (`make bench`). Behind the `httpx.AsyncBaseTransport` interface, the proxy, the
-docs fetcher and the tests keep speaking httpx, and any httpx transport can be swapped in.
+httpx's own transport (httpcore) costs the gateway several times the CPU per proxied request
+that aiohttp's client does (bench/HISTORY.md). Behind the `httpx.AsyncBaseTransport` interface,
+the proxy, the docs fetcher and the tests keep speaking httpx, and any httpx transport can be
+swapped in.
 
 Errors become the httpx exceptions that say what happened, because the proxy's retry depends
 on it: `ConnectError`/`ConnectTimeout` only when nothing was sent, `PoolTimeout` only for the

@@ -27,8 +27,8 @@ def server_config(app_factory: str, settings: ServiceSettings, service: str) -> 
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=20,
-        # Named, not "auto": without them a service would quietly spend ~40% more CPU per
-        # request (`make bench`); uvicorn[standard] brings both.
+        # Named, not "auto", which falls back silently when they are missing: they are most
+        # of a service's speed (bench/HISTORY.md). uvicorn[standard] brings both.
         loop="uvloop",
         http="httptools",
     )

@@ -1,8 +1,8 @@
 """Tokens verified already, so that a client's every request does not pay for RS256 again.
 
-Verifying a signature costs ~120 µs here; a lookup, ~1 µs. Entries are keyed by the token's
-SHA-256 (the cache never holds a token), live no longer than the token's `exp`, and the
-least recently used go first when the cache is full. A hit still asks the key cache for the
+A signature check costs a hundred times a lookup (bench/HISTORY.md). Entries are keyed by
+the token's SHA-256 (the cache never holds a token), live no longer than the token's `exp`,
+and the least recently used go first when the cache is full. A hit still asks the key cache for the
 token's key, which keeps the published keys fresh; when they change the cache is emptied, so
 that a dropped key stops being honoured as soon as the verifier learns of it.
 """

@@ -35,7 +35,7 @@ def test_a_service_needs_only_its_own_extra(
     )
 
     # sniffio too: without it httpcore retries a failing import on every pool lock, which
-    # halves the gateway's throughput (DESIGN §4).
+    # halves the gateway's throughput (docs/design.md).
     probe = (
         f"import sys, sniffio, {package}.app; print([m for m in {absent!r} if m in sys.modules])"
     )
