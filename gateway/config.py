@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommaSeparatedStrings, ServiceSettings, TokenVerificationSettings
@@ -52,10 +52,18 @@ class GatewaySettings(ServiceSettings, TokenVerificationSettings):
         description="Failures in a row (refused, reset, timed out, 502/503/504) that open an"
         " upstream's circuit.",
     )
-    circuit_open_seconds: float = Field(
-        default=10.0,
+    # Short, so that traffic resumes within 2 s of an upstream coming back; the doubling keeps
+    # one that stays down from seeing more than a trial every second or so.
+    circuit_trial_delay_seconds: float = Field(
+        default=0.5,
         gt=0,
-        description="An open circuit answers 503 this long, then lets one request try.",
+        description="An open circuit answers 503 this long (up to half less, at random), then"
+        " lets one request try.",
+    )
+    circuit_max_trial_delay_seconds: float = Field(
+        default=1.5,
+        gt=0,
+        description="Each failed trial doubles the pause before the next one, up to this.",
     )
 
     # Bounded so that a bucket's expiry in Redis (burst / rate) stays a sane integer.
@@ -78,3 +86,12 @@ class GatewaySettings(ServiceSettings, TokenVerificationSettings):
         ge=0,
         description="The merged OpenAPI document is rebuilt from the upstreams this often.",
     )
+
+    @model_validator(mode="after")
+    def _trial_delays_in_order(self) -> GatewaySettings:
+        if self.circuit_max_trial_delay_seconds < self.circuit_trial_delay_seconds:
+            raise ValueError(
+                "GATEWAY_CIRCUIT_MAX_TRIAL_DELAY_SECONDS is below"
+                " GATEWAY_CIRCUIT_TRIAL_DELAY_SECONDS"
+            )
+        return self

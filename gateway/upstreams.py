@@ -60,7 +60,8 @@ def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
         del client.headers[header]
     breaker = CircuitBreaker(
         failure_threshold=settings.circuit_failure_threshold,
-        open_seconds=settings.circuit_open_seconds,
+        trial_delay_seconds=settings.circuit_trial_delay_seconds,
+        max_trial_delay_seconds=settings.circuit_max_trial_delay_seconds,
     )
     return Upstream(name, client, transport, breaker, origin=base_url.rstrip("/"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -93,6 +94,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         connect_args=_timeouts(url, settings),
     )
     event.listen(engine.sync_engine.pool, "checkout", _discard_if_closed)
+    event.listen(engine.sync_engine.pool, "invalidate", _drop_at_once)
     return engine
 
 
@@ -107,14 +109,29 @@ def _discard_if_closed(
         raise DisconnectionError("the server closed the connection")
 
 
-def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, float]:
+def _drop_at_once(_: Any, connection_record: ConnectionPoolEntry, __: BaseException | None) -> None:
+    """An invalidated connection (broken, or its statement timed out) is dropped without a
+    word to the server. SQLAlchemy's asyncpg adaptation would first close it politely,
+    waiting up to 2 s for a server that may never answer: on a hung database every 503 would
+    come that much later than the command timeout. The server ends a statement it is still
+    running by its own `statement_timeout` (see `_timeouts`)."""
+    terminate = getattr(connection_record.driver_connection, "terminate", None)
+    if terminate is not None:
+        terminate()  # asyncpg's: the socket closes now; the polite close finds nothing to do.
+
+
+def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, Any]:
     """Bounds on connecting and on every statement: a hung server fails fast (then 503)
     instead of holding requests. asyncpg's own; another driver gets its defaults."""
     if url.get_driver_name() != "asyncpg":
         return {}
+    command_timeout = settings.database_command_timeout_seconds
     return {
         "timeout": settings.database_connect_timeout_seconds,
-        "command_timeout": settings.database_command_timeout_seconds,
+        "command_timeout": command_timeout,
+        # The same bound on the server, which stops a statement nobody waits for any more
+        # (the client drops a connection that timed out without cancelling its statement).
+        "server_settings": {"statement_timeout": str(math.ceil(command_timeout * 1000))},
     }
 
 

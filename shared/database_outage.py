@@ -3,7 +3,8 @@
 Only the failures that say "the database is away" qualify; an integrity error or a bug in a
 query stays what it is. The pool replaces connections the server closed, and a failure on a
 broken one invalidates the pool's other connections, so the service recovers by itself once
-the database is back.
+the database is back. A connection that failed is dropped at once (`shared.database`), so a
+hung database costs a request the command timeout, not more.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ RETRY_AFTER_SECONDS = 5
 
 # SQLSTATEs of a server that is away or refuses work for now (not of a wrong request):
 # class 08 is "connection exception"; 57P01-57P03 are an administrator's or a crash's
-# shutdown and "the database system is starting up"; 53300 is "too many connections".
+# shutdown and "the database system is starting up"; 53300 is "too many connections";
+# 57014 is a statement cancelled, by its `statement_timeout` (the server's side of the
+# command timeout) or by an administrator.
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08",)
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "57014"})
 
 # Socket errors that mean the server cannot be reached; filesystem errors are not among them.
 _NETWORK_ERRNOS = frozenset(

@@ -12,14 +12,15 @@ from fastapi import Query
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from shared.cursors import Cursor
+from shared.cursors import MAX_CURSOR_LENGTH, Cursor
 
 T = TypeVar("T")
 Columns = TypeVarTuple("Columns")
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
 CursorParam = Annotated[
-    str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."),
 ]
 
 

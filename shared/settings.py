@@ -71,8 +71,8 @@ class DatabaseSettings(BaseSettings):
     database_command_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
-        description="A statement is cancelled after this long (then 503); also SQLite's wait"
-        " for another writer's lock.",
+        description="A statement is cancelled after this long (then 503), by the service and"
+        " by Postgres (`statement_timeout`); also SQLite's wait for another writer's lock.",
     )
 
 

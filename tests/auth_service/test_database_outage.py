@@ -6,7 +6,6 @@ The service reaches its Postgres through a forwarder that the tests cut, stall a
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,8 +15,13 @@ from auth_service.config import AuthSettings
 from tests.auth_service.conftest import auth_app_client, register, request_token, sign_in
 from tests.support.tcp_forwarder import TcpForwarder
 
-# Short bounds keep the suite fast; the defaults are seconds.
-TIMEOUT_SECONDS = 0.3
+# Short bounds keep the suite fast (the defaults are 5 s), yet long enough that a wait on top
+# of a timeout (closing a broken connection politely takes up to this long again) would show.
+TIMEOUT_SECONDS = 1.0
+# A request that hangs on the database is answered at most this long after its timeout.
+GRACE_SECONDS = 0.5
+# Once the database answers again, requests succeed within this long.
+RECOVERY_SECONDS = 1.0
 # No test may take longer than this, whatever happens to the database.
 TEST_DEADLINE_SECONDS = 10
 
@@ -102,21 +106,31 @@ async def test_the_service_recovers_by_itself_when_the_database_returns(
         assert (await client.get("/health/ready")).status_code == 200
 
 
-async def test_a_hung_database_answers_503_within_the_timeouts_instead_of_hanging(
+async def test_a_hung_database_answers_503_within_the_command_timeout(
     client: httpx.AsyncClient, forwarder: TcpForwarder
 ) -> None:
     async with asyncio.timeout(TEST_DEADLINE_SECONDS):
         tokens = await sign_in(client, "ada@example.com")
         forwarder.stall()
 
-        started = time.monotonic()
+    async with asyncio.timeout(TIMEOUT_SECONDS + GRACE_SECONDS):
         response = await client.get("/auth/me", headers=bearer(tokens["access_token"]))
-        elapsed = time.monotonic() - started
-
-        await forwarder.restore()
-        after = await client.get("/auth/me", headers=bearer(tokens["access_token"]))
 
     assert_database_unavailable(response)
-    # Bounded by the command and connect timeouts, not by the database.
-    assert elapsed < 2 * TIMEOUT_SECONDS + 1
-    assert after.status_code == 200, after.text
+
+
+async def test_the_service_serves_again_within_a_second_of_a_hung_database_answering(
+    client: httpx.AsyncClient, forwarder: TcpForwarder
+) -> None:
+    async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+        tokens = await sign_in(client, "ada@example.com")
+        forwarder.stall()
+        assert_database_unavailable(
+            await client.get("/auth/me", headers=bearer(tokens["access_token"]))
+        )
+
+    await forwarder.restore()
+
+    async with asyncio.timeout(RECOVERY_SECONDS):
+        me = await client.get("/auth/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200, me.text

@@ -13,15 +13,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.app import create_app
 from gateway.circuit import CircuitState
 from gateway.routes import ProxyRoute
-from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
+from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
 from tests.support.apps import running_app
-from tests.support.servers import running_server
+from tests.support.servers import free_port, running_server
 
 # The proxy keeps these promises whichever transport sends its requests.
 pytestmark = pytest.mark.usefixtures("each_upstream_transport")
 
 B = Behaviour
+
+# No test may take longer than this, whatever the upstream does.
+TEST_DEADLINE_SECONDS = 10
 
 
 async def metric(client: httpx.AsyncClient, name: str, **labels: str) -> float:
@@ -102,7 +105,11 @@ async def test_a_route_of_its_own_timeout_answers_504_in_that_time(jwks_url: str
 
 @pytest.mark.parametrize("failure", [B.UNAVAILABLE, B.RESET], ids=["503s", "resets"])
 async def test_repeated_failures_open_the_circuit(jwks_url: str, failure: Behaviour) -> None:
-    settings_overrides = {"circuit_failure_threshold": 3, "circuit_open_seconds": 30}
+    settings_overrides = {
+        "circuit_failure_threshold": 3,
+        "circuit_trial_delay_seconds": 30,
+        "circuit_max_trial_delay_seconds": 30,
+    }
     with ScriptedServer([], then=failure).running() as server:
         settings = settings_for(server.url, jwks_url, **settings_overrides)
         async with gateway_client(create_app(settings)) as gateway:
@@ -120,6 +127,30 @@ async def test_repeated_failures_open_the_circuit(jwks_url: str, failure: Behavi
     assert refusals == 1
     # /.well-known goes to the auth upstream too: the circuit is per upstream, not per route.
     assert other_upstream.status_code == 503
+
+
+async def test_traffic_resumes_within_two_seconds_of_an_upstream_coming_back(
+    jwks_url: str, echo_upstream: EchoUpstream
+) -> None:
+    port = free_port()
+    settings = settings_for(f"http://127.0.0.1:{port}", jwks_url)  # the default circuit
+    async with gateway_client(create_app(settings)) as gateway:
+        with running_server(echo_upstream.app, port=port):
+            assert (await gateway.get("/auth/anything")).status_code == 200
+
+        # Down: the circuit opens, and its trials (the requests that get a 502 rather than
+        # the circuit's 503) fail until the pause between them is as long as it gets.
+        failed = 0
+        async with asyncio.timeout(TEST_DEADLINE_SECONDS):
+            while failed < settings.circuit_failure_threshold + 2:
+                failed += (await gateway.get("/auth/anything")).status_code == 502
+                await asyncio.sleep(0.01)
+
+        with running_server(echo_upstream.app, port=port):
+            async with asyncio.timeout(2):
+                # Polled: whether the circuit lets a request through shows only by asking.
+                while (await gateway.get("/auth/anything")).status_code != 200:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
 
 
 async def test_successes_keep_the_circuit_closed(jwks_url: str) -> None:

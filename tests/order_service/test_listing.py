@@ -1,7 +1,11 @@
-"""Listing orders and products: one statement, and plans that need no sort."""
+"""Listing orders and products: one statement, plans that need no sort, and cursors that only
+the service makes."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -135,3 +139,47 @@ async def test_the_product_list_is_served_by_an_index_without_sorting(
 
     assert "Index Scan Backward using ix_products_created_at_id" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def forged_cursor(position: object, scope: str) -> str:
+    """A cursor around any `position` with a valid checksum for the listing `scope`, as anyone
+    who reads the code can make one (the checksum has no key)."""
+    payload = json.dumps(position).encode()
+    check = hashlib.sha256(scope.encode() + b"\0" + payload).digest()[:8]
+    return base64.urlsafe_b64encode(check + payload).rstrip(b"=").decode()
+
+
+FORGED_POSITIONS = [
+    pytest.param(["2026-01-01T00:00:00+00:00", 5], id="number-id"),
+    pytest.param(["2026-01-01T00:00:00+00:00", [str(uuid.uuid4())]], id="list-id"),
+    pytest.param([["2026-01-01T00:00:00+00:00"], str(uuid.uuid4())], id="list-time"),
+    pytest.param(5, id="number"),
+    pytest.param({"created_at": "2026-01-01T00:00:00+00:00"}, id="object"),
+]
+
+
+def assert_invalid_cursor(response: httpx.Response) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.parametrize("position", FORGED_POSITIONS)
+async def test_a_forged_product_cursor_is_a_422(
+    orders_client: httpx.AsyncClient, alice: dict[str, str], position: object
+) -> None:
+    cursor = forged_cursor(position, "products")
+
+    assert_invalid_cursor(await orders_client.get(f"/products?cursor={cursor}", headers=alice))
+
+
+@pytest.mark.parametrize("position", FORGED_POSITIONS)
+async def test_a_forged_order_cursor_is_a_422(
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+    alice_id: uuid.UUID,
+    position: object,
+) -> None:
+    cursor = forged_cursor(position, f"orders|{alice_id}|*|*")
+
+    assert_invalid_cursor(await orders_client.get(f"/orders?cursor={cursor}", headers=alice))
