@@ -80,6 +80,8 @@ class EchoUpstream:
             (b"connection", b"x-upstream-private"),
             (b"x-upstream-private", b"secret"),
             (b"x-request-id", b"upstream-made-this-up"),
+            # As the platform's services send it, but spelled otherwise: the gateway says it once.
+            (b"X-Content-Type-Options", b"nosniff"),
         ]
         return response
 
