@@ -8,7 +8,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client
+from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client, gateway_settings
 from tests.support.tokens import TokenFactory
 
 
@@ -92,3 +92,39 @@ async def test_the_gateways_own_pages_say_nosniff(gateway: httpx.AsyncClient, pa
     response = await gateway.get(path)
 
     assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+
+
+async def test_the_services_answers_reach_clients_unstored_and_saying_nosniff_once(
+    real_auth_url: str, real_orders_url: str, jwks_url: str, tokens: TokenFactory
+) -> None:
+    settings = gateway_settings(
+        auth_url=real_auth_url, orders_url=real_orders_url, jwks_url=jwks_url
+    )
+    admin = {"authorization": f"Bearer {tokens.issue(role='admin')}"}
+    async with gateway_client(create_app(settings)) as gateway:
+        account = {"email": "headers@example.com", "password": "a-long-password"}
+        registered = await gateway.post("/auth/register", json=account)
+        form = {
+            "grant_type": "password",
+            "username": account["email"],
+            "password": account["password"],
+        }
+        granted = await gateway.post("/auth/token", data=form)
+        user = {"authorization": f"Bearer {granted.json()['access_token']}"}
+        me = await gateway.get("/auth/me", headers=user)
+        product = await gateway.post(
+            "/products",
+            json={"sku": "HDR-1", "name": "Mug", "price": "1.00", "stock": 1},
+            headers=admin,
+        )
+        items = {"items": [{"product_id": product.json()["id"], "quantity": 1}]}
+        placed = await gateway.post("/orders", json=items, headers=user)
+        shown = await gateway.get(placed.headers["location"], headers=user)
+
+    personal = [registered, granted, me, placed, shown]
+    assert [response.status_code for response in personal] == [201, 200, 200, 201, 200]
+    assert all(r.headers.get_list("cache-control") == ["no-store"] for r in personal)
+    assert all(
+        r.headers.get_list("x-content-type-options") == ["nosniff"] for r in [*personal, product]
+    )
+    assert "cache-control" not in product.headers
