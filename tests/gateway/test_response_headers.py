@@ -1,5 +1,6 @@
-"""The headers every gateway answer carries: `X-Content-Type-Options: nosniff` exactly once,
-whoever made the answer, and `Cache-Control: no-store` on the answers the gateway makes."""
+"""The headers gateway answers carry: `X-Content-Type-Options: nosniff` on every one, exactly
+once, whoever made it; `Cache-Control: no-store` on the gateway's own problems, and on the
+services' personal answers as they sent it."""
 
 from __future__ import annotations
 
