@@ -51,6 +51,15 @@ router = APIRouter()
 State = Annotated[AuthState, Depends(lifespan_state)]
 
 
+async def _not_stored(response: Response) -> None:
+    """For answers that show an account: no cache may keep them. (Token answers have their own
+    headers, RFC 6749's; error answers are problems, which no cache keeps either.)"""
+    response.headers["Cache-Control"] = "no-store"
+
+
+NotStored = Depends(_not_stored)
+
+
 def _form_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     """OpenAPI for an endpoint that reads its form itself (RFC 6749 rules, not FastAPI's)."""
     schema = {"type": "object", "required": required, "properties": properties}
@@ -82,6 +91,7 @@ _REVOKE_FORM = _form_body(
 
 @router.post(
     "/auth/register",
+    dependencies=[NotStored],
     status_code=201,
     response_model=UserOut,
     summary="Create an account",
@@ -213,7 +223,12 @@ async def revoke_token(request: Request, session: DatabaseSession) -> Response:
     return Response(status_code=200, headers=NO_STORE_HEADERS)
 
 
-@router.get("/auth/me", response_model=UserOut, summary="The account of the bearer token")
+@router.get(
+    "/auth/me",
+    dependencies=[NotStored],
+    response_model=UserOut,
+    summary="The account of the bearer token",
+)
 async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     user = await get_user(session, identity.user_id)
     if user is None:

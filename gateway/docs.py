@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from gateway.config import GatewaySettings
 from gateway.openapi_merge import JSONObject, merge_documents, owned_paths
 from gateway.routes import ProxyRoute
 from gateway.upstreams import Upstream
+from shared.docs_page import install_docs_page
 from shared.request_context import REQUEST_ID_HEADER, current_request_id
 
 logger = logging.getLogger(__name__)
@@ -228,11 +228,5 @@ def install_api_docs(app: FastAPI) -> None:
             return Response(status_code=304, headers=headers)
         return Response(merged.body, media_type="application/json", headers=headers)
 
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        root_path: str = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
-            openapi_url=root_path + OPENAPI_PATH, title=f"{app.title} - Swagger UI"
-        )
-
     app.add_api_route(OPENAPI_PATH, openapi_json, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False)
+    install_docs_page(app, OPENAPI_PATH)

@@ -40,9 +40,15 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 # What never crosses, whichever way; plus what the message's own `Connection` names.
 _NEVER_UPSTREAM = HOP_BY_HOP | ASSERTED_BY_GATEWAY
-# The gateway's own server adds Date, the request-id middleware X-Request-ID, and the proxy its
+# The gateway's own server adds Date, the request-context middleware X-Request-ID and
+# X-Content-Type-Options (one of each, whatever the upstream sent), and the proxy its
 # Server-Timing (an upstream's would replace it, and tell of its internals).
-_NEVER_TO_CLIENT = HOP_BY_HOP | {b"x-request-id", b"date", b"server-timing"}
+_NEVER_TO_CLIENT = HOP_BY_HOP | {
+    b"x-request-id",
+    b"x-content-type-options",
+    b"date",
+    b"server-timing",
+}
 
 
 def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:

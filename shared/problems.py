@@ -15,6 +15,9 @@ from shared.cursors import InvalidCursor
 from shared.request_context import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# An error answers one request at one moment, and may reflect it (the fields it sent, the
+# order it named): no cache keeps one, nor serves it to anyone later (RFC 9111 §5.2.2.5).
+_NOT_STORED = {"Cache-Control": "no-store"}
 
 
 _DEFAULT_DETAILS = {
@@ -77,7 +80,12 @@ def problem_response(
         "detail": detail or _DEFAULT_DETAILS.get(status, f"{phrase}."),
         "request_id": current_request_id(),
     }
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+    return JSONResponse(
+        body,
+        status_code=status,
+        headers={**_NOT_STORED, **(headers or {})},
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
 
 
 def render_problem(problem: Problem) -> JSONResponse:

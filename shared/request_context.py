@@ -1,7 +1,9 @@
-"""Request ids, the access log and the last-resort 500, as one pure ASGI middleware.
+"""Request ids, the access log, the last-resort 500 and the headers every response carries,
+as one pure ASGI middleware.
 
 They belong together: the id must exist before anything logs, and the access log and the
-500 answer must see every outcome, including an exception nothing else caught.
+500 answer must see every outcome, including an exception nothing else caught. Being the
+one layer that sees every response start, it also adds `X-Content-Type-Options: nosniff`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger("shared.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+# Browsers take a response for what its Content-Type says, never for what its bytes look like:
+# a JSON body that echoes input cannot be run as a script or rendered as HTML.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 # A client's id is kept when it is 1-128 visible ASCII characters; anything else is replaced,
 # so that ids cannot inject into logs or headers.
 _SANE_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
@@ -74,7 +79,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                # Appended, not set: nothing inside sets it (the gateway drops an upstream's).
+                headers.raw.append(_NOSNIFF)
             await send(message)
 
         try:
@@ -90,6 +98,7 @@ class RequestContextMiddleware:
                         "headers": [
                             (b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode()),
+                            (b"cache-control", b"no-store"),
                         ],
                     }
                 )

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Lifespan
 
+from shared.docs_page import install_docs_page
 from shared.head import HeadAsGetMiddleware
 from shared.health import ReadinessCheck, health_router
 from shared.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
@@ -59,8 +60,10 @@ def create_service_app(
         lifespan=lifespan,
         middleware=layers,
         openapi_url="/openapi.json" if serves_own_docs else None,
-        docs_url="/docs" if serves_own_docs else None,
-        redoc_url="/redoc" if serves_own_docs else None,
+        # `/docs` is the platform's own page (shared/docs_page.py): FastAPI's loads its script
+        # from a CDN. No ReDoc: one documentation page is enough to keep safe.
+        docs_url=None,
+        redoc_url=None,
         # No redirect from `/products/` to `/products`: behind the gateway its Location would
         # name the service's internal address. Such a path is a 404 like any other.
         redirect_slashes=False,
@@ -69,6 +72,8 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
+    if serves_own_docs:
+        install_docs_page(app)
     app.include_router(health_router(readiness_checks))
     app.include_router(metrics_router(metrics.registry))
     return app

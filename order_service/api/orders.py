@@ -43,6 +43,9 @@ IdempotencyKey = Annotated[
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such order, or not yours"}}
 _STALE: dict[int | str, dict[str, Any]] = {412: {"description": "`If-Match` is stale"}}
+# Orders are personal: no cache may keep an answer about one. (Error answers are problems,
+# which no cache keeps either.)
+_NOT_STORED = {"Cache-Control": "no-store"}
 
 
 def _etag(order: OrderRecord) -> str:
@@ -62,7 +65,7 @@ def _order_json(order: OrderRecord) -> Response:
     path would validate it a second time); `response_model` still documents it."""
     return Response(
         OrderOut.model_validate(order).model_dump_json(),
-        headers={"ETag": _etag(order)},
+        headers={"ETag": _etag(order), **_NOT_STORED},
         media_type="application/json",
     )
 
@@ -106,7 +109,12 @@ async def create_order(
         )
     if not is_replay:
         state["order_metrics"].orders_created.inc()
-    headers = {**created.headers, **({"Idempotent-Replayed": "true"} if is_replay else {})}
+    # Added to every answer, not remembered with it: replays of older records carry it too.
+    headers = {
+        **created.headers,
+        **_NOT_STORED,
+        **({"Idempotent-Replayed": "true"} if is_replay else {}),
+    }
     return Response(
         created.body, created.status_code, headers=headers, media_type="application/json"
     )
@@ -116,6 +124,7 @@ async def create_order(
 async def browse_orders(
     state: State,
     identity: CurrentIdentity,
+    response: Response,
     status: OrderStatus | None = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Admins only: one user's.")] = None,
     limit: Limit = 20,
@@ -124,6 +133,7 @@ async def browse_orders(
     page = await list_orders(
         state["store"], identity, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
+    response.headers.update(_NOT_STORED)
     return OrderPage(
         items=[OrderOut.model_validate(order) for order in page.items],
         next_cursor=page.next_cursor,

@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -18,8 +19,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from auth_service.app import create_app as create_auth_app
+from auth_service.config import AuthSettings
+from auth_service.keys import SigningKey
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from order_service.app import create_app as create_orders_app
+from order_service.config import OrdersSettings
+from tests.auth_service.conftest import pem_of
 from tests.support.apps import app_client
 from tests.support.servers import free_port, running_server
 from tests.support.tokens import AUDIENCE, ISSUER
@@ -79,6 +86,8 @@ class EchoUpstream:
             (b"connection", b"x-upstream-private"),
             (b"x-upstream-private", b"secret"),
             (b"x-request-id", b"upstream-made-this-up"),
+            # As the platform's services send it, but spelled otherwise: the gateway says it once.
+            (b"X-Content-Type-Options", b"nosniff"),
         ]
         return response
 
@@ -191,3 +200,32 @@ def each_upstream_transport(request: pytest.FixtureRequest, monkeypatch: pytest.
     transport: str = request.param
     monkeypatch.setenv("GATEWAY_UPSTREAM_TRANSPORT", transport)
     return transport
+
+
+# The real services, on real sockets, for what only they show through the gateway.
+
+
+@pytest.fixture
+def real_auth_url(auth_database_url: str, tmp_path: Path, signing_key: SigningKey) -> Iterator[str]:
+    key_file = tmp_path / "signing-key.pem"
+    key_file.write_bytes(pem_of(signing_key))
+    settings = AuthSettings(
+        database_url=auth_database_url,
+        private_key_file=key_file,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    )
+    with running_server(create_auth_app(settings), lifespan="on") as url:
+        yield url
+
+
+@pytest.fixture
+def real_orders_url(orders_database_url: str, jwks_url: str) -> Iterator[str]:
+    settings = OrdersSettings(
+        database_url=orders_database_url,
+        jwks_url=jwks_url,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    )
+    with running_server(create_orders_app(settings), lifespan="on") as url:
+        yield url

@@ -9,7 +9,6 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -21,20 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from auth_service.app import create_app as create_auth_app
-from auth_service.config import AuthSettings
-from auth_service.keys import SigningKey
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.openapi_merge import merge_documents, owned_paths
 from gateway.routes import ROUTES
-from order_service.app import create_app as create_orders_app
-from order_service.config import OrdersSettings
-from tests.auth_service.conftest import pem_of
 from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
+from tests.support.pages import DOCS_PAGE_POLICY, parts_of
 from tests.support.servers import eventually, free_port, running_server
-from tests.support.tokens import AUDIENCE, ISSUER
 
 JSONObject = dict[str, Any]
 
@@ -121,32 +114,6 @@ def upstreams() -> Iterator[ExitStack]:
         yield stack
 
 
-@pytest.fixture
-def real_auth_url(auth_database_url: str, tmp_path: Path, signing_key: SigningKey) -> Iterator[str]:
-    key_file = tmp_path / "signing-key.pem"
-    key_file.write_bytes(pem_of(signing_key))
-    settings = AuthSettings(
-        database_url=auth_database_url,
-        private_key_file=key_file,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-    )
-    with running_server(create_auth_app(settings), lifespan="on") as url:
-        yield url
-
-
-@pytest.fixture
-def real_orders_url(orders_database_url: str, jwks_url: str) -> Iterator[str]:
-    settings = OrdersSettings(
-        database_url=orders_database_url,
-        jwks_url=jwks_url,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-    )
-    with running_server(create_orders_app(settings), lifespan="on") as url:
-        yield url
-
-
 def docs_settings(jwks_url: str, **overrides: Any) -> GatewaySettings:
     return gateway_settings(jwks_url=jwks_url, **{"orders_url": dead_url(), **overrides})
 
@@ -200,10 +167,17 @@ async def test_docs_serves_swagger_ui_for_the_merged_document(
 ) -> None:
     async with gateway_client(create_app(docs_settings(jwks_url, auth_url=real_auth_url))) as gw:
         response = await gw.get("/docs")
+        page = parts_of(response.text)
+        assets = [await gw.get(url) for url in page.loads]
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert "swagger-ui" in response.text
-    assert "/openapi.json" in response.text
+    assert response.headers["content-security-policy"] == DOCS_PAGE_POLICY
+    assert page.openapi_urls == ["/openapi.json"]
+    assert page.inline_scripts == []
+    # Every file the page loads is the gateway's own, and there.
+    assert len(page.loads) == 4
+    assert all(url.startswith("/docs/assets/") for url in page.loads)
+    assert [asset.status_code for asset in assets] == [200] * 4
+    assert all(asset.headers["x-content-type-options"] == "nosniff" for asset in assets)
 
 
 async def test_an_unreachable_service_leaves_the_others_documented(

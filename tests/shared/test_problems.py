@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from shared.problems import problem_response, status_phrase
 
@@ -102,3 +103,29 @@ def test_titles_use_rfc_9110s_names() -> None:
     assert status_phrase(422) == "Unprocessable Content"
     assert status_phrase(413) == "Content Too Large"
     assert status_phrase(409) == "Conflict"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nowhere", 404),
+        ("DELETE", "/widgets/1", 405),
+        ("POST", "/widgets", 422),
+        ("GET", "/conflict", 409),
+        ("GET", "/boom", 500),
+    ],
+)
+async def test_no_cache_may_store_a_problem(
+    frame_client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await frame_client.request(method, path, json={})
+
+    assert response.status_code == status
+    assert response.headers.get_list("cache-control") == ["no-store"]
+
+
+def test_a_problems_own_headers_are_kept_beside_no_store() -> None:
+    response = problem_response(429, headers={"Retry-After": "3"})
+
+    assert response.headers["retry-after"] == "3"
+    assert response.headers.getlist("cache-control") == ["no-store"]

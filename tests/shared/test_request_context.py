@@ -62,3 +62,27 @@ async def test_unhandled_exception_is_logged_with_its_traceback(
     line = json.loads(JsonFormatter("frame").format(record))
     assert line["request_id"] == "boom-1"
     assert "secret internal detail" in line["exception"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/widgets/1", 200),
+        ("GET", "/nowhere", 404),
+        ("POST", "/widgets", 422),
+        ("GET", "/conflict", 409),
+        ("GET", "/boom", 500),
+        ("GET", "/health/live", 200),
+        ("GET", "/metrics", 200),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/docs", 200),
+        ("HEAD", "/widgets/1", 200),
+    ],
+)
+async def test_every_answer_tells_browsers_not_to_sniff_its_content_type(
+    frame_client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await frame_client.request(method, path)
+
+    assert response.status_code == status
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]
