@@ -9,6 +9,7 @@ import uvicorn
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
+from shared.http_protocol import guarded_protocol
 from shared.logging import configure_logging, logging_config
 from shared.settings import ServiceSettings
 
@@ -27,10 +28,12 @@ def server_config(app_factory: str, settings: ServiceSettings, service: str) -> 
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=20,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         # Named, not "auto": without them a service would quietly spend ~40% more CPU per
-        # request (`make bench`); uvicorn[standard] brings both.
+        # request (`make bench`); uvicorn[standard] brings both. The httptools protocol runs
+        # within the settings' limits on request heads, their time and open connections.
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(settings),
     )
 
 

@@ -15,8 +15,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.cli import server_config
+from shared.http_protocol import GuardedHttpToolsProtocol
 from shared.settings import ServiceSettings
 from tests.support.servers import free_port, serving, wait_until
 
@@ -49,7 +51,18 @@ def test_services_are_served_on_uvloop_with_the_httptools_parser() -> None:
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
-    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert issubclass(config.http_protocol_class, HttpToolsProtocol)
+
+
+def test_the_protocol_and_keep_alive_follow_the_settings() -> None:
+    settings = ServiceSettings(max_header_fields=7, keep_alive_timeout_seconds=42)
+
+    config = server_config(f"{__name__}:create_app", settings, "test")
+    config.load()
+
+    assert issubclass(config.http_protocol_class, GuardedHttpToolsProtocol)
+    assert config.http_protocol_class.settings.max_header_fields == 7
+    assert config.timeout_keep_alive == 42
 
 
 @pytest.mark.parametrize(
