@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -73,6 +74,31 @@ def test_the_client_address_is_taken_from_trusted_proxies_only(trusted: str, see
         response = httpx.get(base_url, headers={"x-forwarded-for": "203.0.113.9"})
 
     assert response.text == seen
+
+
+def test_the_open_file_limit_is_raised_to_hold_the_connection_cap() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1000 + 1024
+    assert hard == resource.RLIM_INFINITY or hard >= wanted, "the machine's hard limit is low"
+
+    def with_a_low_soft_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    reading = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource; from shared.cli import allow_open_files; allow_open_files(1000);"
+            " print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])",
+        ],
+        preexec_fn=with_a_low_soft_limit,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert int(reading.stdout) == wanted
 
 
 def test_sigterm_lets_requests_in_flight_finish_then_exits(tmp_path: Path) -> None:
