@@ -15,9 +15,7 @@ its head is complete.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import httptools
@@ -25,53 +23,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from shared.problems import PROBLEM_CONTENT_TYPE, status_phrase
+from shared.http_refusal import Refusal, refusal_message
 from shared.request_context import request_id_from
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger("shared.http")
 
-Headers = list[tuple[bytes, bytes]]
-
-
-class Refusal(Exception):
-    """Why a request is answered by the server itself, before any app sees it."""
-
-    def __init__(self, status: int, detail: str, headers: Headers | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.headers = headers or []
-
-
 _NOT_HTTP = Refusal(400, "The request is not valid HTTP/1.1.")
-
-
-def refusal_message(
-    refusal: Refusal, request_id: str, default_headers: Iterable[tuple[bytes, bytes]]
-) -> bytes:
-    """The whole HTTP/1.1 response that answers `refusal`, announcing the connection's end."""
-    title = status_phrase(refusal.status)
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": title,
-            "status": refusal.status,
-            "detail": refusal.detail,
-            "request_id": request_id,
-        }
-    ).encode()
-    headers = [
-        *default_headers,
-        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
-        *refusal.headers,
-        (b"connection", b"close"),
-    ]
-    status_line = f"HTTP/1.1 {refusal.status} {title}\r\n".encode()
-    fields = [name + b": " + value + b"\r\n" for name, value in headers]
-    return b"".join([status_line, *fields, b"\r\n", body])
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
