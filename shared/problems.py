@@ -54,7 +54,7 @@ class Problem(Exception):
 
 
 # RFC 9110's names where Python's `HTTPStatus` still has the older ones.
-_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+_PHRASES = {413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content"}
 
 
 def status_phrase(status: int) -> str:

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
@@ -38,8 +39,9 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def _request_id_from(scope: Scope) -> str:
-    for name, value in scope["headers"]:
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's `X-Request-ID` if it is sane, else a new one (header names lower-case)."""
+    for name, value in headers:
         if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
             return str(value.decode("ascii"))
     return str(uuid.uuid4())
@@ -68,7 +70,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id = _request_id_from(scope)
+        request_id = request_id_from(scope["headers"])
         context_token = _request_id.set(request_id)
         started_at = time.perf_counter()
         status = 500

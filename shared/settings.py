@@ -45,6 +45,45 @@ class ServiceSettings(BaseSettings):
         " comma-separated addresses or networks, or `*` where only they can reach the service.",
     )
 
+    # What one connection may hold (shared/http_protocol.py); the defaults are nginx's and
+    # Apache's (8 KiB a line, 32 KiB a head, 100 fields).
+    max_request_head_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="A request head (request line and header fields) larger than this gets 431.",
+    )
+    max_request_target_bytes: int = Field(
+        default=8 * 1024,
+        ge=256,
+        description="A request target (path and query) longer than this gets 414.",
+    )
+    max_header_field_bytes: int = Field(
+        default=8 * 1024,
+        ge=256,
+        description="A header field (name and value) longer than this gets 431.",
+    )
+    max_header_fields: int = Field(
+        default=100, ge=1, description="A request with more header fields than this gets 431."
+    )
+    request_head_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request head must be complete this long after its first byte (a new"
+        " connection's: after connecting); else the connection is closed, with a 408 if part"
+        " of the head came.",
+    )
+    keep_alive_timeout_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="An idle keep-alive connection is closed after this long; keep it longer"
+        " than the idle timeout of what pools connections to the service (the gateway's: 2 s).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections per process; one more is answered 503 and closed.",
+    )
+
 
 class DatabaseSettings(BaseSettings):
     """Where a service keeps its data: an embedded SQLite file by default, Postgres in earnest."""

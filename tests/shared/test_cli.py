@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -15,8 +16,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.cli import server_config
+from shared.http_protocol import GuardedHttpToolsProtocol
 from shared.settings import ServiceSettings
 from tests.support.servers import free_port, serving, wait_until
 
@@ -49,7 +52,18 @@ def test_services_are_served_on_uvloop_with_the_httptools_parser() -> None:
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
-    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert issubclass(config.http_protocol_class, HttpToolsProtocol)
+
+
+def test_the_protocol_and_keep_alive_follow_the_settings() -> None:
+    settings = ServiceSettings(max_header_fields=7, keep_alive_timeout_seconds=42)
+
+    config = server_config(f"{__name__}:create_app", settings, "test")
+    config.load()
+
+    assert issubclass(config.http_protocol_class, GuardedHttpToolsProtocol)
+    assert config.http_protocol_class.settings.max_header_fields == 7
+    assert config.timeout_keep_alive == 42
 
 
 @pytest.mark.parametrize(
@@ -60,6 +74,31 @@ def test_the_client_address_is_taken_from_trusted_proxies_only(trusted: str, see
         response = httpx.get(base_url, headers={"x-forwarded-for": "203.0.113.9"})
 
     assert response.text == seen
+
+
+def test_the_open_file_limit_is_raised_to_hold_the_connection_cap() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1000 + 1024
+    assert hard == resource.RLIM_INFINITY or hard >= wanted, "the machine's hard limit is low"
+
+    def with_a_low_soft_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    reading = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource; from shared.cli import allow_open_files; allow_open_files(1000);"
+            " print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])",
+        ],
+        preexec_fn=with_a_low_soft_limit,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert int(reading.stdout) == wanted
 
 
 def test_sigterm_lets_requests_in_flight_finish_then_exits(tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ from typing import Literal
 import uvicorn
 from starlette.types import ASGIApp
 
+from shared.cli import server_config
+from shared.settings import ServiceSettings
+
 STARTUP_TIMEOUT_SECONDS = 10.0
 
 
@@ -66,6 +69,15 @@ def running_server(
 @contextmanager
 def serving(config: uvicorn.Config, *, port: int = 0) -> Iterator[str]:
     """Run a uvicorn server with `config` on 127.0.0.1:`port` in a background thread."""
+    with running_uvicorn(config, port=port) as (base_url, _):
+        yield base_url
+
+
+@contextmanager
+def running_uvicorn(
+    config: uvicorn.Config, *, port: int = 0
+) -> Iterator[tuple[str, uvicorn.Server]]:
+    """`serving`, with the server itself too: its state counts the open connections."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
@@ -74,8 +86,17 @@ def serving(config: uvicorn.Config, *, port: int = 0) -> Iterator[str]:
     thread.start()
     try:
         wait_until(lambda: server.started, STARTUP_TIMEOUT_SECONDS, "the test server to start")
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", server
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         listener.close()
+
+
+def production_config(app: ASGIApp, settings: ServiceSettings) -> uvicorn.Config:
+    """`app` served as `python -m <service> serve` serves its app (`server_config`): the same
+    protocol, limits and timeouts, and the lifespan run."""
+    config = server_config("unused:create_app", settings, "test")
+    # The instance instead of the factory's import path: the test's own settings built it.
+    config.app, config.factory = app, False
+    return config
