@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).with_name("uv")
 
 
+# An install from the uv cache takes seconds, a cold one minutes: its own limit comes first.
+@pytest.mark.timeout(420)
 @pytest.mark.parametrize(
     ("extra", "package", "absent"),
     [

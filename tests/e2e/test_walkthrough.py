@@ -19,6 +19,9 @@ from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
 from tests.support.servers import wait_until
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+# The first test on each backend starts its stack: migrations and three servers, each with a
+# deadline of its own (conftest.py) that fails with a clearer message than this limit.
+pytestmark = pytest.mark.timeout(360)
 
 
 @pytest.fixture

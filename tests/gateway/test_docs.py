@@ -385,8 +385,7 @@ async def test_a_refresh_in_progress_is_stopped_with_the_gateway(jwks_url: str) 
         settings = gateway_settings(auth_url=hanging.url, orders_url=hanging.url, jwks_url=jwks_url)
         async with gateway_client(create_app(settings)) as gateway:
             reading = asyncio.create_task(gateway.get("/openapi.json"))
-            while hanging.connections == 0:  # noqa: ASYNC110 - counted in the server's thread
-                await asyncio.sleep(0.01)
+            await eventually(lambda: hanging.connections > 0, "the refresh to reach the server")
         # The lifespan has ended: the refresh it left running is gone with it.
         refreshes = [
             task
