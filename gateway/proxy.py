@@ -206,7 +206,7 @@ class Proxy:
             headers=_as_dict(limit_headers),
         )
 
-    async def _forward(
+    async def _forward(  # noqa: PLR0913 - the request's state, until it has an object of its own
         self,
         scope: Scope,
         client_body: ClientBody | None,

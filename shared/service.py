@@ -15,7 +15,7 @@ from shared.problems import install_problem_handlers
 from shared.request_context import RequestContextMiddleware
 
 
-def create_service_app(
+def create_service_app(  # noqa: PLR0913 - keyword-only options of one builder, most defaulted
     *,
     title: str,
     description: str,
