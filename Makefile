@@ -21,7 +21,7 @@ help: ## list the targets
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --all-extras --python python3
+	$(UV) sync --locked --all-extras --python python3
 	@touch $@
 
 install: $(VENV)/.installed ## install every service's dependencies and the dev tools into .venv
@@ -49,10 +49,12 @@ test: install ## run the whole test suite, one test file per worker at a time (n
 	fi; \
 	$(BIN)/pytest -n auto --dist loadfile
 
-lint: install ## ruff and mypy, as CI runs them
+lint: install ## the lock file, ruff, mypy and the import boundaries, as CI runs them
+	$(UV) lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format .
@@ -88,4 +90,4 @@ bench: install bench-tools ## measure the stack and its peers on the local Postg
 	$(BIN)/python -m bench --update-readme README.md
 
 clean: ## remove the virtualenv and local databases
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -40,7 +40,7 @@ class Grant:
     refresh_token: str
 
 
-async def password_grant(
+async def password_grant(  # noqa: PLR0913 - the use case's collaborators, then the request's inputs
     session: AsyncSession,
     passwords: Passwords,
     throttle: LoginThrottle,

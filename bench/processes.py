@@ -115,8 +115,12 @@ class Process:
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
-    def wait_until_healthy(self, url: str, timeout_seconds: float = 30.0) -> None:
-        """Polls `url` until it answers 200; fails early, with the log, if the process dies."""
+    def wait_until_healthy(self, url: str, timeout_seconds: float = 120.0) -> None:
+        """Polls `url` until it answers 200; fails early, with the log, if the process dies.
+
+        The deadline is generous: on a busy machine (a test run beside other work) a service
+        has taken over 30 s to import and start.
+        """
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:

@@ -113,7 +113,8 @@ def _rewritten(node: Any, renames: Mapping[ComponentKey, str]) -> Any:
     return copy
 
 
-def merge_documents(parts: Mapping[str, JSONObject]) -> JSONObject:
+# One pass per part, whose renames and the operation ids seen so far serve every step.
+def merge_documents(parts: Mapping[str, JSONObject]) -> JSONObject:  # noqa: C901, PLR0912
     """The paths, components and tags of `parts` (name -> document, already cut to the paths
     the gateway routes to it) in one document; an earlier part wins a path both describe."""
     conflicts = _conflicting_components(parts)

@@ -29,7 +29,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def relay_body(
+async def relay_body(  # noqa: C901 - each chunk decides: the body's end, the client's leaving
     answer: httpx.Response,
     send: Send,
     *,

@@ -32,7 +32,7 @@ def wrapped(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
     return app
 
 
-def create_service_app(
+def create_service_app(  # noqa: PLR0913 - keyword-only options of one builder, most defaulted
     *,
     title: str,
     description: str,

@@ -116,7 +116,7 @@ def _services_serving_metrics(compose: dict[str, Any]) -> dict[str, str]:
         # One-shot jobs (migrations, keygen) override the image's `serve` command.
         if "build" not in service or "command" in service:
             continue
-        package = Path(service["build"]["dockerfile"]).parent.name
+        package = service["build"]["args"]["SERVICE"]
         settings = SETTINGS_BY_PACKAGE[package]
         port_variable = f"{settings.model_config.get('env_prefix', '')}PORT"
         default_port = settings.model_fields["port"].default

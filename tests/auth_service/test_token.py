@@ -9,7 +9,8 @@ import pytest
 
 from auth_service.config import AuthSettings
 from auth_service.keys import SigningKey
-from tests.auth_service.conftest import auth_app_client, register, request_token
+from tests.auth_service.conftest import HeldHashes, auth_app_client, register, request_token
+from tests.support.servers import eventually
 from tests.support.tokens import AUDIENCE, ISSUER
 
 
@@ -96,29 +97,26 @@ async def test_an_email_with_a_nul_byte_is_just_an_unknown_account(
     assert response.json()["error"] == "invalid_grant"
 
 
-async def test_a_burst_of_logins_does_not_starve_the_connection_pool(
-    auth_settings: AuthSettings,
+async def test_a_login_holds_no_database_connection_while_it_hashes(
+    auth_settings: AuthSettings, held_hashes: HeldHashes
 ) -> None:
-    # One connection, a short wait for it, and argon2 slow enough that logins queue for it:
-    # a login that held its connection while hashing would time the others out.
+    # One connection for the whole service: a login that kept it while hashing would leave
+    # the registration nothing but the pool's timeout and a 503.
     settings = auth_settings.model_copy(
-        update={
-            "database_pool_size": 1,
-            "database_max_overflow": 0,
-            "database_pool_timeout_seconds": 0.5,
-            "password_hash_memory_kib": 16_384,
-            "password_hash_time_cost": 2,
-            "password_hash_parallelism": 1,
-            "password_hashing_concurrency": 1,
-            # Attempts in flight count against the throttle: let all 30 through.
-            "login_max_attempts_per_account": 30,
-        }
+        update={"database_pool_size": 1, "database_max_overflow": 0}
     )
     async with auth_app_client(settings) as client:
         await register(client)
-        responses = await asyncio.gather(*(request_token(client) for _ in range(30)))
+        login = asyncio.create_task(request_token(client))
+        try:
+            await eventually(held_hashes.is_hashing.is_set, "the login to hash", seconds=30)
+            registered_meanwhile = await register(client, "grace@example.com")
+        finally:
+            held_hashes.may_finish.set()
+        signed_in = await login
 
-    assert [response.status_code for response in responses] == [200] * 30
+    assert registered_meanwhile.status_code == 201, registered_meanwhile.text
+    assert signed_in.status_code == 200, signed_in.text
 
 
 async def test_a_repeated_parameter_is_an_invalid_request(auth_client: httpx.AsyncClient) -> None:

@@ -33,6 +33,9 @@ SCENARIOS = {
 }
 
 
+# The run starts the stack, nginx and the peers, and measures eight scenarios: a minute or
+# more on a loaded machine. Its own limit comes first (300 s), with its output.
+@pytest.mark.timeout(360)
 def test_a_short_run_measures_every_scenario_and_writes_its_results(
     databases: Databases, tmp_path: Path
 ) -> None:
@@ -56,8 +59,10 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
     for name, scenario in results["scenarios"].items():
         assert scenario["requests"] > 0, name
         assert scenario["errors"] == 0, name
-        assert scenario["cpu_us_per_request"] > 0, name
-    assert results["gateway_cpu_us_per_request"] > 0
+        # Read, but not judged: the kernel counts CPU in 10 ms ticks, and on a busy machine a
+        # one-second run may be charged none. What the numbers are is the benchmark's job.
+        assert scenario["cpu_us_per_request"] >= 0, name
+    assert results["gateway_cpu_us_per_request"] >= 0
     assert set(results["ratios"]) == {
         "gateway_vs_direct",
         "gateway_vs_nginx",

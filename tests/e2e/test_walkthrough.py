@@ -6,6 +6,7 @@ One module, so that a parallel run keeps it on one worker and starts each stack 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import uuid
@@ -18,7 +19,11 @@ import pytest
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
 from tests.support.servers import wait_until
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+# The first test on each backend starts its stack: migrations and three servers, each with a
+# deadline of its own (conftest.py) that fails with a clearer message than this limit.
+pytestmark = pytest.mark.timeout(360)
 
 
 @pytest.fixture
@@ -192,8 +197,28 @@ def _walkthrough() -> str:
     return match.group(1)
 
 
+def test_the_walkthrough_signs_in_as_the_admin_make_run_makes_unless_told_otherwise() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    script = _walkthrough()
+    made_by_make_run = {}
+    for variable in ("ADMIN_EMAIL", "ADMIN_PASSWORD"):
+        default = re.search(rf"^AUTH_{variable} \?= (.+)$", makefile, re.MULTILINE)
+        assert default, variable
+        made_by_make_run[variable] = default.group(1)
+        assert f"${{{variable}:-{default.group(1)}}}" in script
+
+    # The stacks of these tests make that admin too: the walk-through runs as after `make run`.
+    assert made_by_make_run == {"ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": ADMIN_PASSWORD}
+
+
 def test_the_readme_walkthrough_works_as_written(stack: Stack) -> None:
     script = _walkthrough().replace("localhost:8000", stack.gateway_url)
+    # As a reader runs it after `make run`: with no admin of their own in the environment.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"ADMIN_EMAIL", "ADMIN_PASSWORD"}
+    }
 
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -201,6 +226,7 @@ def test_the_readme_walkthrough_works_as_written(stack: Stack) -> None:
         text=True,
         timeout=60,
         check=False,
+        env=environment,
     )
 
     assert result.returncode == 0, result.stderr

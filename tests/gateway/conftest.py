@@ -152,12 +152,7 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
 
 @pytest.fixture
 def settings(upstream: EchoUpstream, upstream_url: str, jwks_url: str) -> GatewaySettings:
-    return gateway_settings(
-        auth_url=upstream_url,
-        orders_url=upstream_url,
-        jwks_url=jwks_url,
-        upstream_timeout_seconds=0.5,
-    )
+    return gateway_settings(auth_url=upstream_url, orders_url=upstream_url, jwks_url=jwks_url)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from gateway.routes import ProxyRoute
 from tests.gateway.conftest import EchoUpstream, dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
 from tests.support.apps import running_app
-from tests.support.servers import free_port, running_server
+from tests.support.servers import eventually, free_port, running_server
 
 # The proxy keeps these promises whichever transport sends its requests.
 pytestmark = pytest.mark.usefixtures("each_upstream_transport")
@@ -218,8 +218,7 @@ async def test_the_gateways_own_full_pool_is_503_and_no_fault_of_the_upstream(
         app = create_app(settings, routes=hasty)
         async with running_app(app, "http://gateway.test") as (gateway, state):
             holding = asyncio.create_task(gateway.get("/auth/hang"))
-            while server.connections == 0:  # noqa: ASYNC110 - the server counts in a thread
-                await asyncio.sleep(0.01)
+            await eventually(lambda: server.connections > 0, "the first request to arrive")
             crowded = await gateway.get("/auth/x")
             circuit_after_crowding = state["upstreams"]["auth"].breaker.state
             held = await holding

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from gateway.config import GatewaySettings
 from gateway.headers import client_response_headers
 from tests.gateway.conftest import (
     EchoUpstream,
@@ -292,11 +293,14 @@ async def test_an_unreachable_upstream_is_a_502_problem(jwks_url: str) -> None:
 
 
 async def test_a_slow_upstream_is_a_504_problem(
-    gateway: httpx.AsyncClient, tokens: TokenFactory
+    settings: GatewaySettings, tokens: TokenFactory
 ) -> None:
-    response = await gateway.get(
-        "/orders/slow", headers={"authorization": f"Bearer {tokens.issue()}"}
-    )
+    # The upstream takes 2 s; every other test leaves it the default 10 s.
+    hasty = settings.model_copy(update={"upstream_timeout_seconds": 0.5})
+    async with gateway_client(create_app(hasty)) as gateway:
+        response = await gateway.get(
+            "/orders/slow", headers={"authorization": f"Bearer {tokens.issue()}"}
+        )
 
     assert response.status_code == 504
     assert response.headers["content-type"] == "application/problem+json"

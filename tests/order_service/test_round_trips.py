@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,6 +11,8 @@ import pytest
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
+from order_service.idempotency import forget_expired_keys
+from order_service.store import Store
 from tests.order_service.conftest import Catalogue, place_order
 from tests.shared.round_trips import RoundTripCounter
 from tests.support.apps import app_client
@@ -29,12 +32,26 @@ async def counter(orders_database_url: str) -> AsyncIterator[RoundTripCounter]:
 
 @pytest.fixture
 async def client(
-    orders_settings: OrdersSettings, orders_database_url: str, counter: RoundTripCounter
+    orders_settings: OrdersSettings,
+    orders_database_url: str,
+    counter: RoundTripCounter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = orders_settings.model_copy(
         update={"database_url": counter.url_through(orders_database_url)}
     )
+    # The service's first clean-up runs beside the first requests, on a connection of its
+    # own: on a busy machine it could still be talking to Postgres while a test counts.
+    cleaned_up = asyncio.Event()
+
+    async def forget_expired_keys_and_tell(store: Store) -> None:
+        await forget_expired_keys(store)
+        cleaned_up.set()
+
+    monkeypatch.setattr("order_service.app.forget_expired_keys", forget_expired_keys_and_tell)
     async with app_client(create_app(settings), "http://orders.test") as client:
+        async with asyncio.timeout(30):
+            await cleaned_up.wait()
         yield client
 
 
