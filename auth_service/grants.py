@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.login_throttle import LoginThrottle
 from auth_service.models import User
-from auth_service.passwords import Passwords
+from auth_service.passwords import Passwords, Priority
 from auth_service.refresh_tokens import (
     REVOKED_FOR_REUSE,
     Lifetimes,
@@ -60,7 +60,9 @@ async def password_grant(
         raise InvalidCredentials
     # Hashes made with older parameters are upgraded while the password is at hand.
     new_hash = (
-        await passwords.hash(password) if passwords.needs_rehash(user.password_hash) else None
+        await passwords.hash(password, priority=Priority.SIGN_IN)
+        if passwords.needs_rehash(user.password_hash)
+        else None
     )
     async with session.begin():
         await throttle.give_back_attempt(session, email, client_address)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import User
-from auth_service.passwords import Passwords
+from auth_service.passwords import Passwords, Priority
 from shared.text import has_control_characters
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ async def register_user(
     session: AsyncSession, passwords: Passwords, email: str, password: str, *, role: str = "user"
 ) -> User:
     """Create an account; raises `EmailTaken` (also when a concurrent request won the race)."""
-    password_hash = await passwords.hash(password)
+    password_hash = await passwords.hash(password, priority=Priority.NEW_PASSWORD)
     user = User(email=normalize_email(email), password_hash=password_hash, role=role)
     session.add(user)
     try:
