@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth_service.attempt_counters import Throttled
 from auth_service.config import AuthSettings
 from auth_service.grants import Grant, InvalidCredentials, password_grant, refresh_token_grant
 from auth_service.keys import KeySet, jwks_document
-from auth_service.login_throttle import LoginThrottle, LoginThrottled
+from auth_service.login_throttle import LoginThrottle
 from auth_service.metrics import AuthMetrics
 from auth_service.oauth import (
     NO_STORE_HEADERS,
@@ -31,6 +32,8 @@ from auth_service.refresh_tokens import (
     RefreshTokenReused,
     revoke,
 )
+from auth_service.registration import register_account
+from auth_service.registration_throttle import RegistrationThrottle
 from auth_service.schemas import (
     JWKS,
     AuthorizationServerMetadata,
@@ -40,7 +43,7 @@ from auth_service.schemas import (
     UserOut,
 )
 from auth_service.tokens import issue_access_token
-from auth_service.users import EmailTaken, get_user, register_user
+from auth_service.users import EmailTaken, get_user
 from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity, unauthorized
 from shared.problems import Problem
@@ -69,6 +72,11 @@ def _login_throttle(request: Request) -> LoginThrottle:
     return throttle
 
 
+def _registration_throttle(request: Request) -> RegistrationThrottle:
+    throttle: RegistrationThrottle = request.app.state.registration_throttle
+    return throttle
+
+
 def _auth_metrics(request: Request) -> AuthMetrics:
     metrics: AuthMetrics = request.app.state.auth_metrics
     return metrics
@@ -78,6 +86,7 @@ Settings = Annotated[AuthSettings, Depends(_settings)]
 PasswordHashing = Annotated[Passwords, Depends(_passwords)]
 Keys = Annotated[KeySet, Depends(_key_set)]
 Throttle = Annotated[LoginThrottle, Depends(_login_throttle)]
+RegistrationBudget = Annotated[RegistrationThrottle, Depends(_registration_throttle)]
 Metrics = Annotated[AuthMetrics, Depends(_auth_metrics)]
 
 
@@ -110,23 +119,53 @@ _REVOKE_FORM = _form_body(
 )
 
 
+def _client_address(request: Request) -> str | None:
+    """The client's address: uvicorn takes it from X-Forwarded-For only from trusted proxies."""
+    return request.client.host if request.client else None
+
+
 @router.post(
     "/auth/register",
     status_code=201,
     response_model=UserOut,
     summary="Create an account",
-    responses={409: {"description": "The email is taken"}},
+    responses={
+        409: {"description": "The email is taken"},
+        429: {"description": "Too many registrations from this client address"},
+    },
 )
 async def register(
-    body: RegisterRequest, session: DatabaseSession, passwords: PasswordHashing
+    body: RegisterRequest,
+    request: Request,
+    session: DatabaseSession,
+    passwords: PasswordHashing,
+    throttle: RegistrationBudget,
+    metrics: Metrics,
 ) -> UserOut:
     try:
-        async with session.begin():
-            user = await register_user(session, passwords, body.email, body.password)
+        user = await register_account(
+            session,
+            passwords,
+            throttle,
+            body.email,
+            body.password,
+            client_address=_client_address(request),
+            now=utc_now(),
+        )
+    except Throttled as throttled:
+        metrics.registrations.labels("throttled").inc()
+        raise Problem(
+            429,
+            "Too many registrations from this address; try again later.",
+            slug="too-many-registrations",
+            headers={"Retry-After": str(throttled.retry_after_seconds)},
+        ) from None
     except EmailTaken:
+        metrics.registrations.labels("email_taken").inc()
         raise Problem(
             409, "An account with this email already exists.", slug="email-taken"
         ) from None
+    metrics.registrations.labels("created").inc()
     return UserOut.model_validate(user)
 
 
@@ -147,11 +186,11 @@ async def _password_grant(
             throttle,
             email,
             password,
-            client_address=request.client.host if request.client else None,
+            client_address=_client_address(request),
             lifetimes=Lifetimes.from_settings(settings),
             now=utc_now(),
         )
-    except LoginThrottled:
+    except Throttled:
         metrics.logins.labels("throttled").inc()
         raise
     except InvalidCredentials:
@@ -216,7 +255,7 @@ async def token(
             )
     except OAuthError as error:
         return oauth_error_response(error)
-    except LoginThrottled as throttled:
+    except Throttled as throttled:
         return too_many_attempts_response(throttled.retry_after_seconds)
     access = issue_access_token(
         grant.user.id,

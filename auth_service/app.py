@@ -16,6 +16,7 @@ from auth_service.keys import load_key_set
 from auth_service.login_throttle import LoginThrottle
 from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
+from auth_service.registration_throttle import RegistrationThrottle
 from auth_service.users import ensure_admin
 from shared.database import check_database, open_database
 from shared.database_outage import install_database_outage_handler
@@ -63,11 +64,17 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 "memory_kib_per_hash": settings.password_hash_memory_kib,
             },
         )
-        app.state.login_throttle = throttle = LoginThrottle.from_settings(settings)
+        app.state.login_throttle = login_throttle = LoginThrottle.from_settings(settings)
+        app.state.registration_throttle = registration_throttle = (
+            RegistrationThrottle.from_settings(settings)
+        )
         async with open_database(app, settings):
             await _bootstrap_admin(app, settings)
             async with running_periodically(
-                lambda: delete_expired_records(app.state.sessionmaker, throttle),
+                lambda: delete_expired_records(
+                    app.state.sessionmaker,
+                    [login_throttle.counters, registration_throttle.counters],
+                ),
                 name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,
             ):

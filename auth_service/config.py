@@ -84,10 +84,20 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
         default=100, ge=1, description="Attempts per client address and window before 429."
     )
 
+    registration_window_seconds: int = Field(
+        default=3600, ge=1, description="The window in which registrations are counted."
+    )
+    registration_max_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Registrations per client address and window before 429 (an IPv6 client"
+        " counts by its /64).",
+    )
+
     housekeeping_interval_seconds: float = Field(
         default=3600,
         gt=0,
-        description="Expired refresh tokens and login counters are deleted this often.",
+        description="Expired refresh tokens and attempt counters are deleted this often.",
     )
 
     admin_email: str | None = Field(

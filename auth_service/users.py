@@ -35,11 +35,14 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def register_user(
-    session: AsyncSession, passwords: Passwords, email: str, password: str, *, role: str = "user"
+async def email_is_taken(session: AsyncSession, email: str) -> bool:
+    return await find_user_by_email(session, email) is not None
+
+
+async def add_user(
+    session: AsyncSession, email: str, password_hash: str, *, role: str = "user"
 ) -> User:
-    """Create an account; raises `EmailTaken` (also when a concurrent request won the race)."""
-    password_hash = await passwords.hash(password, priority=Priority.NEW_PASSWORD)
+    """Insert an account; raises `EmailTaken` (also when a concurrent request won the race)."""
     user = User(email=normalize_email(email), password_hash=password_hash, role=role)
     session.add(user)
     try:
@@ -77,9 +80,10 @@ async def ensure_admin(
     """Promote the account with this email to admin, creating it with `password` if missing."""
     user = await find_user_by_email(session, email)
     if user is None:
+        password_hash = await passwords.hash(password, priority=Priority.NEW_PASSWORD)
         try:
             async with session.begin_nested():
-                user = await register_user(session, passwords, email, password, role="admin")
+                user = await add_user(session, email, password_hash, role="admin")
         except EmailTaken:
             # Another replica bootstrapped the same admin at the same moment.
             user = await find_user_by_email(session, email)

@@ -18,8 +18,10 @@ from auth_service.models import User
 from auth_service.passwords import hashing_concurrency
 from auth_service.users import replace_password_hash
 from tests.auth_service.conftest import auth_app_client, register, request_token
+from tests.auth_service.held_hasher import held_passwords
+from tests.support.apps import app_client
 from tests.support.database import session_on
-from tests.support.servers import running_server
+from tests.support.servers import eventually, running_server
 
 
 async def stored_hash(database_url: str) -> str:
@@ -91,6 +93,38 @@ async def test_a_login_keeps_a_current_hash(
 
     assert (await request_token(auth_client)).status_code == 200
     assert await stored_hash(auth_database_url) == before
+
+
+@pytest.mark.parametrize("request_kind", ["sign-in", "registration"])
+async def test_a_request_waiting_on_its_password_hash_holds_no_database_connection(
+    auth_settings: AuthSettings, request_kind: str
+) -> None:
+    # One connection: whatever else runs while the hash is held proves it was given back.
+    settings = auth_settings.model_copy(
+        update={
+            "database_pool_size": 1,
+            "database_max_overflow": 0,
+            "database_pool_timeout_seconds": 10,
+        }
+    )
+    app = create_app(settings)
+    async with app_client(app, "http://auth.test") as client:
+        await register(client)
+        passwords, hasher = held_passwords(concurrency=1)
+        app.state.passwords = passwords
+        hasher.hold()
+        hashing = asyncio.create_task(
+            request_token(client)
+            if request_kind == "sign-in"
+            else register(client, "new@example.com")
+        )
+        await eventually(lambda: len(hasher.calls) == 1, "the held hash", seconds=10)
+        readiness = await client.get("/health/ready")  # needs the connection
+        hasher.stop_holding()
+        response = await hashing
+
+    assert readiness.status_code == 200
+    assert response.status_code in (200, 201)
 
 
 async def test_health_stays_fast_during_a_burst_of_20_logins(

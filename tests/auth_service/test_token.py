@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
 import jwt
 import pytest
 
-from auth_service.config import AuthSettings
 from auth_service.keys import SigningKey
-from tests.auth_service.conftest import auth_app_client, register, request_token
+from tests.auth_service.conftest import register, request_token
 from tests.support.tokens import AUDIENCE, ISSUER
 
 
@@ -94,31 +92,6 @@ async def test_an_email_with_a_nul_byte_is_just_an_unknown_account(
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
-
-
-async def test_a_burst_of_logins_does_not_starve_the_connection_pool(
-    auth_settings: AuthSettings,
-) -> None:
-    # One connection, a short wait for it, and argon2 slow enough that logins queue for it:
-    # a login that held its connection while hashing would time the others out.
-    settings = auth_settings.model_copy(
-        update={
-            "database_pool_size": 1,
-            "database_max_overflow": 0,
-            "database_pool_timeout_seconds": 0.5,
-            "password_hash_memory_kib": 16_384,
-            "password_hash_time_cost": 2,
-            "password_hash_parallelism": 1,
-            "password_hashing_concurrency": 1,
-            # Attempts in flight count against the throttle: let all 30 through.
-            "login_max_attempts_per_account": 30,
-        }
-    )
-    async with auth_app_client(settings) as client:
-        await register(client)
-        responses = await asyncio.gather(*(request_token(client) for _ in range(30)))
-
-    assert [response.status_code for response in responses] == [200] * 30
 
 
 async def test_a_repeated_parameter_is_an_invalid_request(auth_client: httpx.AsyncClient) -> None:
