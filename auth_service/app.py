@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from auth_service.admins import AccountExists, create_admin
 from auth_service.api import router
 from auth_service.config import AuthSettings
 from auth_service.housekeeping import delete_expired_records
@@ -17,7 +18,6 @@ from auth_service.login_throttle import LoginThrottle
 from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
 from auth_service.registration_throttle import RegistrationThrottle
-from auth_service.users import ensure_admin
 from shared.database import check_database, open_database
 from shared.database_outage import install_database_outage_handler
 from shared.periodic import running_periodically
@@ -28,16 +28,32 @@ logger = logging.getLogger(__name__)
 
 
 async def _bootstrap_admin(app: FastAPI, settings: AuthSettings) -> None:
+    """Create the configured admin if its email has no account; never promote one."""
     if not (settings.admin_email and settings.admin_password):
         return
-    async with app.state.sessionmaker() as session, session.begin():
-        user = await ensure_admin(
-            session,
-            app.state.passwords,
-            settings.admin_email,
-            settings.admin_password.get_secret_value(),
-        )
-    logger.info("admin_bootstrapped", extra={"user_id": str(user.id)})
+    async with app.state.sessionmaker() as session:
+        try:
+            await create_admin(
+                session,
+                app.state.passwords,
+                settings.admin_email,
+                settings.admin_password.get_secret_value(),
+            )
+        except AccountExists as exists:
+            if exists.is_admin:  # made at an earlier start, or by another replica just now
+                logger.info("admin_exists", extra={"user_id": str(exists.user.id)})
+                return
+            logger.error(
+                "admin_bootstrap_refused",
+                extra={
+                    "user_id": str(exists.user.id),
+                    "detail": "AUTH_ADMIN_EMAIL belongs to an account that is not an admin,"
+                    " whose password whoever registered it chose: it was not promoted. If the"
+                    " account is yours, run `python -m auth_service create-admin --email"
+                    " <AUTH_ADMIN_EMAIL> --reset-password`: it sets the password you give,"
+                    " ends the account's sessions, then promotes it.",
+                },
+            )
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:

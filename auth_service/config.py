@@ -101,10 +101,12 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
     )
 
     admin_email: str | None = Field(
-        default=None, description="With the password: this account is an admin after start-up."
+        default=None,
+        description="With the password: an admin account created at start-up if the email has"
+        " none (an existing account is never promoted).",
     )
     admin_password: SecretStr | None = Field(
-        default=None, description="The bootstrap admin's password, if the account is new."
+        default=None, description="The password of the admin account created at start-up."
     )
 
     @model_validator(mode="after")

@@ -23,7 +23,12 @@ from auth_service.refresh_tokens import (
     rotate,
     start_family,
 )
-from auth_service.users import check_password, find_user_by_email, replace_password_hash
+from auth_service.users import (
+    check_password,
+    find_user_by_email,
+    password_is_unchanged,
+    replace_password_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ async def password_grant(
     lifetimes: Lifetimes,
     now: datetime,
 ) -> Grant:
-    """Sign in; raises `LoginThrottled` (before any password check) or `InvalidCredentials`."""
+    """Sign in; raises `Throttled` (before any password check) or `InvalidCredentials`."""
     async with session.begin():
         await throttle.spend_attempt(session, email, client_address, now=now)
         account = await find_user_by_email(session, email)
@@ -65,6 +70,9 @@ async def password_grant(
         else None
     )
     async with session.begin():
+        # A password reset meanwhile (it ends every session) wins over this sign-in.
+        if not await password_is_unchanged(session, user):
+            raise InvalidCredentials
         await throttle.give_back_attempt(session, email, client_address)
         if new_hash is not None:
             await replace_password_hash(session, user, new_hash)
