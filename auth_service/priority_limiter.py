@@ -32,9 +32,12 @@ class PriorityLimiter:
         return self._held_by[priority]
 
     @asynccontextmanager
-    async def slot(self, priority: int) -> AsyncIterator[None]:
-        """Hold a slot for the duration of the block, waiting for one first if need be."""
-        await self._acquire(priority)
+    async def slot(
+        self, priority: int, *, max_wait_seconds: float | None = None
+    ) -> AsyncIterator[None]:
+        """Hold a slot for the duration of the block, waiting for one first if need be: at
+        most `max_wait_seconds`, then `TimeoutError` (the block's own time is not limited)."""
+        await self._acquire(priority, max_wait_seconds)
         try:
             yield
         finally:
@@ -48,7 +51,7 @@ class PriorityLimiter:
         self._held += 1
         self._held_by[priority] += 1
 
-    async def _acquire(self, priority: int) -> None:
+    async def _acquire(self, priority: int, max_wait_seconds: float | None) -> None:
         # Every release serves whoever may be served, so no waiter could take a slot now:
         # one that is free may go to this newcomer without jumping a queue.
         if self._may_take(priority):
@@ -58,12 +61,15 @@ class PriorityLimiter:
         handed_over = asyncio.get_running_loop().create_future()
         queue.append(handed_over)
         try:
-            await handed_over
-        except asyncio.CancelledError:
-            if handed_over.cancelled():
-                queue.remove(handed_over)
-            else:  # cancelled as its slot was handed over: pass the slot on
-                self._release(priority)
+            async with asyncio.timeout(max_wait_seconds):
+                await handed_over
+        except (asyncio.CancelledError, TimeoutError):
+            if handed_over.done() and not handed_over.cancelled():
+                self._release(priority)  # handed a slot as it gave up: pass the slot on
+            else:
+                handed_over.cancel()
+                if handed_over in queue:
+                    queue.remove(handed_over)
             raise
 
     def _release(self, priority: int) -> None:
@@ -72,5 +78,7 @@ class PriorityLimiter:
         for waiting_priority in sorted(self._waiters):
             queue = self._waiters[waiting_priority]
             while queue and self._may_take(waiting_priority):
-                self._take(waiting_priority)
-                queue.popleft().set_result(None)
+                handed_over = queue.popleft()
+                if not handed_over.done():  # else cancelled, and its waiter not yet told
+                    self._take(waiting_priority)
+                    handed_over.set_result(None)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from auth_service.priority_limiter import PriorityLimiter
 from tests.support.servers import eventually
 
@@ -119,3 +121,38 @@ async def test_a_slot_handed_to_a_waiter_cancelled_meanwhile_goes_on_to_the_next
 
     assert holders.tasks["cancelled"].cancelled()
     assert limiter.holding(URGENT) == 0
+
+
+async def test_a_waiter_cancelled_just_before_a_release_is_passed_over() -> None:
+    limiter = PriorityLimiter(1)
+    holders = Holders(limiter)
+    first_slot = limiter.slot(URGENT)
+    await first_slot.__aenter__()
+    holders.start("cancelled", URGENT)
+    holders.start("next", URGENT)
+    await until(lambda: limiter.waiting(URGENT) == 2, "two waiters")
+
+    # Cancelled, then released in the same step: the waiter has not yet heard it.
+    holders.tasks["cancelled"].cancel()
+    await first_slot.__aexit__(None, None, None)
+    await until(lambda: holders.served == ["next"], "the next one served")
+    await holders.let_go("next")
+
+    assert holders.tasks["cancelled"].cancelled()
+    assert (limiter.holding(URGENT), limiter.waiting(URGENT)) == (0, 0)
+
+
+async def test_a_waiter_that_times_out_leaves_the_queue_and_takes_no_slot() -> None:
+    limiter = PriorityLimiter(1)
+    holders = Holders(limiter)
+    holders.start("holder", ROUTINE)
+    await until(lambda: holders.served == ["holder"], "the holder")
+
+    with pytest.raises(TimeoutError):
+        async with limiter.slot(ROUTINE, max_wait_seconds=0.05):
+            pytest.fail("a slot that was never free")
+
+    assert limiter.waiting(ROUTINE) == 0
+    await holders.let_go("holder")
+    async with limiter.slot(ROUTINE, max_wait_seconds=0.05):
+        assert limiter.holding(ROUTINE) == 1
