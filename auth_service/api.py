@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from auth_service.oauth import (
     require,
     too_many_attempts_response,
 )
-from auth_service.passwords import Passwords
+from auth_service.passwords import HasherBusy, Passwords
 from auth_service.refresh_tokens import (
     InvalidRefreshToken,
     Lifetimes,
@@ -131,7 +132,7 @@ def _client_address(request: Request) -> str | None:
     summary="Create an account",
     responses={
         409: {"description": "The email is taken"},
-        429: {"description": "Too many registrations from this client address"},
+        429: {"description": "Too many registrations from this address, or from everywhere"},
     },
 )
 async def register(
@@ -159,6 +160,16 @@ async def register(
             "Too many registrations from this address; try again later.",
             slug="too-many-registrations",
             headers={"Retry-After": str(throttled.retry_after_seconds)},
+        ) from None
+    except HasherBusy:
+        metrics.registrations.labels("busy").inc()
+        # 429, not 503: the gateway counts an upstream's 503s towards opening its circuit,
+        # which would refuse sign-ins too.
+        raise Problem(
+            429,
+            "Registrations are arriving faster than they can be processed; try again shortly.",
+            slug="registrations-busy",
+            headers={"Retry-After": str(math.ceil(throttle.max_hashing_wait_seconds))},
         ) from None
     except EmailTaken:
         metrics.registrations.labels("email_taken").inc()

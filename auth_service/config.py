@@ -93,6 +93,21 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
         description="Registrations per client address and window before 429 (an IPv6 client"
         " counts by its /64).",
     )
+    # Registrations from many addresses at once can outrun the hasher. Queued without bound,
+    # they would fill the gateway's connections to this service, or time out there (15 s)
+    # and open its circuit: either refuses sign-ins too.
+    registration_max_queued: int = Field(
+        default=10,
+        ge=0,
+        description="Registrations that may wait for the password hasher at once, per replica;"
+        " more get 429 with Retry-After.",
+    )
+    registration_max_hashing_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A registration that waits longer than this for the password hasher gets"
+        " 429 with Retry-After.",
+    )
 
     housekeeping_interval_seconds: float = Field(
         default=3600,

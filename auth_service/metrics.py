@@ -15,7 +15,7 @@ class AuthMetrics:
         )
         self.registrations = Counter(
             "auth_registrations_total",
-            "Registrations, by outcome: created, email_taken or throttled.",
+            "Registrations, by outcome: created, email_taken, throttled or busy.",
             ["outcome"],
             registry=registry,
         )

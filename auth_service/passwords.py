@@ -52,6 +52,10 @@ class Priority(IntEnum):
     NEW_PASSWORD = 1  # a registration (or an admin's set-up): anyone may ask for many
 
 
+class HasherBusy(Exception):
+    """No hashing slot came free within the wait allowed."""
+
+
 class Passwords:
     """Hashes and verifies passwords without stalling the event loop.
 
@@ -78,11 +82,25 @@ class Passwords:
     def from_settings(cls, settings: AuthSettings) -> Passwords:
         return cls(password_hasher(settings), hashing_concurrency(settings, usable_cores()))
 
-    async def hash(self, password: str, *, priority: Priority) -> str:
-        async with self.slots.slot(priority):
-            return await anyio.to_thread.run_sync(
-                self._hasher.hash, password, limiter=self._threads
-            )
+    async def hash(
+        self,
+        password: str,
+        *,
+        priority: Priority,
+        max_queued: int | None = None,
+        max_wait_seconds: float | None = None,
+    ) -> str:
+        """The hash of `password`; raises `HasherBusy` when `max_queued` hashes of its
+        priority wait already, or when no slot comes free within `max_wait_seconds`."""
+        if max_queued is not None and self.slots.waiting(priority) >= max_queued:
+            raise HasherBusy
+        try:
+            async with self.slots.slot(priority, max_wait_seconds=max_wait_seconds):
+                return await anyio.to_thread.run_sync(
+                    self._hasher.hash, password, limiter=self._threads
+                )
+        except TimeoutError:
+            raise HasherBusy from None
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Whether the hash was made with other parameters than the current ones."""

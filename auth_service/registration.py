@@ -22,7 +22,8 @@ async def register_account(
     client_address: str | None,
     now: datetime,
 ) -> User:
-    """Create an account; raises `Throttled` (before anything else) or `EmailTaken`.
+    """Create an account; raises `Throttled` (before anything else), `EmailTaken`, or
+    `HasherBusy` when the hasher has no room for it within the throttle's bounds.
 
     The email is looked up before the slow hash, so that a taken one costs none; two
     registrations racing for one email both hash, and the unique index refuses the second.
@@ -33,6 +34,11 @@ async def register_account(
         is_taken = await email_is_taken(session, email)
     if is_taken:  # raised once committed: a probe of a taken email counts too
         raise EmailTaken(email)
-    password_hash = await passwords.hash(password, priority=Priority.NEW_PASSWORD)
+    password_hash = await passwords.hash(
+        password,
+        priority=Priority.NEW_PASSWORD,
+        max_queued=throttle.max_queued,
+        max_wait_seconds=throttle.max_hashing_wait_seconds,
+    )
     async with session.begin():
         return await add_user(session, email, password_hash)

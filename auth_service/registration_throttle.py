@@ -1,4 +1,5 @@
-"""Registration throttling: a budget of registrations per client address, per window.
+"""Registration throttling: a budget of registrations per client address, per window, and
+bounds on the registrations waiting for the password hasher.
 
 Every registration counts, whether it creates an account or finds the email taken: both are
 what a flood from one address is made of (new accounts, or probes for existing ones).
@@ -20,6 +21,10 @@ from auth_service.models import RegistrationAttempts
 class RegistrationThrottle:
     counters: AttemptCounters
     max_per_address: int
+    # Beyond what one address may send: registrations from everywhere at once that find
+    # this many queued for the password hasher, or wait longer than this, are refused.
+    max_queued: int
+    max_hashing_wait_seconds: float
 
     @classmethod
     def from_settings(cls, settings: AuthSettings) -> RegistrationThrottle:
@@ -28,6 +33,8 @@ class RegistrationThrottle:
                 RegistrationAttempts, timedelta(seconds=settings.registration_window_seconds)
             ),
             max_per_address=settings.registration_max_per_address,
+            max_queued=settings.registration_max_queued,
+            max_hashing_wait_seconds=settings.registration_max_hashing_wait_seconds,
         )
 
     async def spend(self, session: AsyncSession, address: str | None, *, now: datetime) -> None:

@@ -13,10 +13,13 @@ from auth_service.app import create_app
 from auth_service.config import AuthSettings
 from auth_service.housekeeping import delete_expired_records
 from auth_service.models import RegistrationAttempts, User
+from auth_service.passwords import Priority
 from auth_service.registration_throttle import RegistrationThrottle
 from tests.auth_service.conftest import auth_app_client, register
+from tests.auth_service.held_hasher import held_passwords
+from tests.support.apps import app_client
 from tests.support.database import session_on
-from tests.support.servers import running_server
+from tests.support.servers import eventually, running_server
 
 BUDGET = 3
 
@@ -185,3 +188,55 @@ async def test_housekeeping_forgets_counters_whose_window_is_over(
         await delete_expired_records(sessionmaker, [throttle.counters])
 
         assert (await session.scalars(select(RegistrationAttempts))).all() == []
+
+
+async def test_a_registration_that_waits_too_long_for_the_hasher_gets_429(
+    auth_settings: AuthSettings, auth_database_url: str
+) -> None:
+    settings = auth_settings.model_copy(update={"registration_max_hashing_wait_seconds": 0.2})
+    app = create_app(settings)
+    async with app_client(app, "http://auth.test") as client:
+        passwords, hasher = held_passwords(concurrency=1)
+        app.state.passwords = passwords
+        hasher.hold()
+        hashing = asyncio.create_task(register(client, "first@example.com"))
+        await eventually(lambda: len(hasher.calls) == 1, "the first hash", seconds=10)
+
+        refused = await register(client, "second@example.com")
+        hasher.stop_holding()
+        created = await hashing
+
+    assert refused.status_code == 429
+    assert refused.json()["type"] == "/problems/registrations-busy"
+    assert refused.headers["retry-after"] == "1"
+    assert created.status_code == 201  # a hash under way is not cut short
+    assert await user_count(auth_database_url) == 1
+
+
+async def test_a_registration_that_finds_the_hashers_queue_full_gets_429(
+    auth_settings: AuthSettings, auth_database_url: str
+) -> None:
+    settings = auth_settings.model_copy(
+        update={"registration_max_queued": 2, "registration_max_hashing_wait_seconds": 30}
+    )
+    app = create_app(settings)
+    async with app_client(app, "http://auth.test") as client:
+        passwords, hasher = held_passwords(concurrency=1)
+        app.state.passwords = passwords
+        hasher.hold()
+        admitted = [
+            asyncio.create_task(register(client, f"admitted{number}@example.com"))
+            for number in range(3)
+        ]
+        await eventually(
+            lambda: passwords.slots.waiting(Priority.NEW_PASSWORD) == 2, "two queued", seconds=10
+        )
+
+        refused = await register(client, "refused@example.com")
+        hasher.stop_holding()
+        created = await asyncio.gather(*admitted)
+
+    assert refused.status_code == 429
+    assert refused.json()["type"] == "/problems/registrations-busy"
+    assert [response.status_code for response in created] == [201] * 3
+    assert await user_count(auth_database_url) == 3
