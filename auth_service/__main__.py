@@ -1,5 +1,5 @@
-"""`python -m auth_service serve | migrate | settings | create-admin --email E [--password P]
-| generate-key --out FILE`."""
+"""`python -m auth_service serve | migrate | settings
+| create-admin --email E [--password P] [--reset-password] | generate-key --out FILE`."""
 
 from __future__ import annotations
 
@@ -9,26 +9,65 @@ import getpass
 import sys
 from pathlib import Path
 
+from auth_service.admins import AccountExists, AdminReset, create_admin, reset_admin
 from auth_service.config import AuthSettings
 from auth_service.keys import write_new_private_key
 from auth_service.passwords import Passwords
-from auth_service.users import ensure_admin
 from shared.cli import serve, settings_table
-from shared.database import create_engine, create_sessionmaker
+from shared.database import create_engine, create_sessionmaker, utc_now
 from shared.logging import configure_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "auth_alembic_version"
 
 
-async def _create_admin(settings: AuthSettings, email: str, password: str) -> None:
+class AdminRefused(Exception):
+    """`create-admin` changed nothing; the message says why and what to do instead."""
+
+
+async def _create_admin(
+    settings: AuthSettings, email: str, password: str, *, reset_password: bool
+) -> str:
+    """Make the admin; what to tell the operator, or `AdminRefused` with the reason."""
     engine = create_engine(settings)
+    passwords = Passwords.from_settings(settings)
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            user = await ensure_admin(session, Passwords.from_settings(settings), email, password)
+        async with create_sessionmaker(engine)() as session:
+            if reset_password:
+                reset = await reset_admin(session, passwords, email, password, now=utc_now())
+                return _reset_message(reset, settings)
+            try:
+                user = await create_admin(session, passwords, email, password)
+            except AccountExists as exists:
+                raise AdminRefused(_refusal(exists)) from None
     finally:
         await engine.dispose()
-    sys.stdout.write(f"{user.email} is an admin (id {user.id})\n")
+    return f"{user.email} is a new admin (id {user.id})"
+
+
+def _refusal(exists: AccountExists) -> str:
+    user = exists.user
+    if exists.is_admin:
+        return (
+            f"{user.email} is an admin already (id {user.id}); nothing changed. To set its"
+            " password and end its sessions, run this again with --reset-password."
+        )
+    return (
+        f"{user.email} already has an account (id {user.id}), which was not promoted:"
+        " whoever registered it chose its password, and could sign in as admin. If the"
+        " account is yours, run this again with --reset-password: it sets the password given"
+        " here, ends every session of the account, then makes it an admin."
+    )
+
+
+def _reset_message(reset: AdminReset, settings: AuthSettings) -> str:
+    user = reset.user
+    return (
+        f"{user.email} is an admin (id {user.id}) with the password given;"
+        f" {reset.ended_sign_ins} sign-in(s) ended. Access tokens issued before stay valid"
+        f" until they expire, within {settings.access_token_ttl_seconds} s"
+        " (AUTH_ACCESS_TOKEN_TTL_SECONDS)."
+    )
 
 
 def main() -> None:
@@ -37,11 +76,17 @@ def main() -> None:
     commands.add_parser("serve", help="serve the HTTP API")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("settings", help="list the environment variables read (Markdown)")
-    create_admin = commands.add_parser(
-        "create-admin", help="make an account an admin, creating it when missing"
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an admin account; an existing account only with --reset-password",
     )
-    create_admin.add_argument("--email", required=True)
-    create_admin.add_argument("--password", help="prompted for when omitted")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", help="prompted for when omitted")
+    admin.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="if the email has an account: set its password, end its sessions, make it admin",
+    )
     generate_key = commands.add_parser(
         "generate-key", help="write a new RS256 signing key (PEM) for a key rotation"
     )
@@ -72,7 +117,13 @@ def main() -> None:
         upgrade_to_head(MIGRATIONS, settings.database_url, VERSION_TABLE)
     else:
         password = args.password or getpass.getpass("Password: ")
-        asyncio.run(_create_admin(settings, args.email, password))
+        try:
+            done = asyncio.run(
+                _create_admin(settings, args.email, password, reset_password=args.reset_password)
+            )
+        except AdminRefused as refused:
+            sys.exit(f"create-admin: {refused}")
+        sys.stdout.write(done + "\n")
 
 
 if __name__ == "__main__":

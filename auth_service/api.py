@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth_service.attempt_counters import Throttled
 from auth_service.grants import Grant, InvalidCredentials, password_grant, refresh_token_grant
 from auth_service.keys import jwks_document
-from auth_service.login_throttle import LoginThrottled
 from auth_service.oauth import (
     NO_STORE_HEADERS,
     OAuthError,
@@ -22,12 +23,14 @@ from auth_service.oauth import (
     require,
     too_many_attempts_response,
 )
+from auth_service.passwords import HasherBusy
 from auth_service.refresh_tokens import (
     InvalidRefreshToken,
     Lifetimes,
     RefreshTokenReused,
     revoke,
 )
+from auth_service.registration import register_account
 from auth_service.schemas import (
     JWKS,
     AuthorizationServerMetadata,
@@ -38,7 +41,7 @@ from auth_service.schemas import (
 )
 from auth_service.state import AuthState
 from auth_service.tokens import issue_access_token
-from auth_service.users import EmailTaken, get_user, register_user
+from auth_service.users import EmailTaken, get_user
 from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity, Unauthorized
 from shared.problems import Problem
@@ -89,22 +92,60 @@ _REVOKE_FORM = _form_body(
 )
 
 
+def _client_address(request: Request) -> str | None:
+    """The client's address: uvicorn takes it from X-Forwarded-For only from trusted proxies."""
+    return request.client.host if request.client else None
+
+
 @router.post(
     "/auth/register",
     dependencies=[NotStored],
     status_code=201,
     response_model=UserOut,
     summary="Create an account",
-    responses={409: {"description": "The email is taken"}},
+    responses={
+        409: {"description": "The email is taken"},
+        429: {"description": "Too many registrations from this address, or from everywhere"},
+    },
 )
-async def register(body: RegisterRequest, session: DatabaseSession, state: State) -> UserOut:
+async def register(
+    body: RegisterRequest, request: Request, session: DatabaseSession, state: State
+) -> UserOut:
+    throttle, metrics = state["registration_throttle"], state["auth_metrics"]
     try:
-        async with session.begin():
-            user = await register_user(session, state["passwords"], body.email, body.password)
+        user = await register_account(
+            session,
+            state["passwords"],
+            throttle,
+            body.email,
+            body.password,
+            client_address=_client_address(request),
+            now=utc_now(),
+        )
+    except Throttled as throttled:
+        metrics.registrations.labels("throttled").inc()
+        raise Problem(
+            429,
+            "Too many registrations from this address; try again later.",
+            slug="too-many-registrations",
+            headers={"Retry-After": str(throttled.retry_after_seconds)},
+        ) from None
+    except HasherBusy:
+        metrics.registrations.labels("busy").inc()
+        # 429, not 503: the gateway counts an upstream's 503s towards opening its circuit,
+        # which would refuse sign-ins too.
+        raise Problem(
+            429,
+            "Registrations are arriving faster than they can be processed; try again shortly.",
+            slug="registrations-busy",
+            headers={"Retry-After": str(math.ceil(throttle.max_hashing_wait_seconds))},
+        ) from None
     except EmailTaken:
+        metrics.registrations.labels("email_taken").inc()
         raise Problem(
             409, "An account with this email already exists.", slug="email-taken"
         ) from None
+    metrics.registrations.labels("created").inc()
     return UserOut.model_validate(user)
 
 
@@ -120,11 +161,11 @@ async def _password_grant(
             state["login_throttle"],
             email,
             password,
-            client_address=request.client.host if request.client else None,
+            client_address=_client_address(request),
             lifetimes=Lifetimes.from_settings(state["settings"]),
             now=utc_now(),
         )
-    except LoginThrottled:
+    except Throttled:
         metrics.logins.labels("throttled").inc()
         raise
     except InvalidCredentials:
@@ -184,7 +225,7 @@ async def token(
             )
     except OAuthError as error:
         return oauth_error_response(error)
-    except LoginThrottled as throttled:
+    except Throttled as throttled:
         return too_many_attempts_response(throttled.retry_after_seconds)
     settings = state["settings"]
     access = issue_access_token(

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth_service.admins import AccountExists, create_admin
 from auth_service.api import router
 from auth_service.config import AuthSettings
 from auth_service.housekeeping import delete_expired_records
@@ -17,8 +18,8 @@ from auth_service.keys import load_key_set
 from auth_service.login_throttle import LoginThrottle
 from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
+from auth_service.registration_throttle import RegistrationThrottle
 from auth_service.state import AuthState
-from auth_service.users import ensure_admin
 from shared.database import check_database, open_database
 from shared.database_outage import install_database_outage_handler
 from shared.metrics import ServiceMetrics
@@ -32,16 +33,29 @@ logger = logging.getLogger(__name__)
 async def _bootstrap_admin(
     sessionmaker: async_sessionmaker[AsyncSession], passwords: Passwords, settings: AuthSettings
 ) -> None:
+    """Create the configured admin if its email has no account; never promote one."""
     if not (settings.admin_email and settings.admin_password):
         return
-    async with sessionmaker() as session, session.begin():
-        user = await ensure_admin(
-            session,
-            passwords,
-            settings.admin_email,
-            settings.admin_password.get_secret_value(),
-        )
-    logger.info("admin_bootstrapped", extra={"user_id": str(user.id)})
+    async with sessionmaker() as session:
+        try:
+            await create_admin(
+                session, passwords, settings.admin_email, settings.admin_password.get_secret_value()
+            )
+        except AccountExists as exists:
+            if exists.is_admin:  # made at an earlier start, or by another replica just now
+                logger.info("admin_exists", extra={"user_id": str(exists.user.id)})
+                return
+            logger.error(
+                "admin_bootstrap_refused",
+                extra={
+                    "user_id": str(exists.user.id),
+                    "detail": "AUTH_ADMIN_EMAIL belongs to an account that is not an admin,"
+                    " whose password whoever registered it chose: it was not promoted. If the"
+                    " account is yours, run `python -m auth_service create-admin --email"
+                    " <AUTH_ADMIN_EMAIL> --reset-password`: it sets the password you give,"
+                    " ends the account's sessions, then promotes it.",
+                },
+            )
 
 
 def create_app(
@@ -64,11 +78,14 @@ def create_app(
                 "memory_kib_per_hash": settings.password_hash_memory_kib,
             },
         )
-        throttle = LoginThrottle.from_settings(settings)
+        login_throttle = LoginThrottle.from_settings(settings)
+        registration_throttle = RegistrationThrottle.from_settings(settings)
         async with open_database(settings) as (engine, sessionmaker):
             await _bootstrap_admin(sessionmaker, passwords, settings)
             async with running_periodically(
-                lambda: delete_expired_records(sessionmaker, throttle),
+                lambda: delete_expired_records(
+                    sessionmaker, [login_throttle.counters, registration_throttle.counters]
+                ),
                 name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,
             ):
@@ -85,7 +102,8 @@ def create_app(
                         leeway_seconds=settings.jwt_leeway_seconds,
                     ),
                     "passwords": passwords,
-                    "login_throttle": throttle,
+                    "login_throttle": login_throttle,
+                    "registration_throttle": registration_throttle,
                     "metrics": metrics,
                     "auth_metrics": auth_metrics,
                 }

@@ -84,17 +84,44 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
         default=100, ge=1, description="Attempts per client address and window before 429."
     )
 
+    registration_window_seconds: int = Field(
+        default=3600, ge=1, description="The window in which registrations are counted."
+    )
+    registration_max_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Registrations per client address and window before 429 (an IPv6 client"
+        " counts by its /64).",
+    )
+    # Registrations from many addresses at once can outrun the hasher. Queued without bound,
+    # they would fill the gateway's connections to this service, or time out there (15 s)
+    # and open its circuit: either refuses sign-ins too.
+    registration_max_queued: int = Field(
+        default=10,
+        ge=0,
+        description="Registrations that may wait for the password hasher at once, per replica;"
+        " more get 429 with Retry-After.",
+    )
+    registration_max_hashing_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A registration that waits longer than this for the password hasher gets"
+        " 429 with Retry-After.",
+    )
+
     housekeeping_interval_seconds: float = Field(
         default=3600,
         gt=0,
-        description="Expired refresh tokens and login counters are deleted this often.",
+        description="Expired refresh tokens and attempt counters are deleted this often.",
     )
 
     admin_email: str | None = Field(
-        default=None, description="With the password: this account is an admin after start-up."
+        default=None,
+        description="With the password: an admin account created at start-up if the email has"
+        " none (an existing account is never promoted).",
     )
     admin_password: SecretStr | None = Field(
-        default=None, description="The bootstrap admin's password, if the account is new."
+        default=None, description="The password of the admin account created at start-up."
     )
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.login_throttle import LoginThrottle
 from auth_service.models import User
-from auth_service.passwords import Passwords
+from auth_service.passwords import Passwords, Priority
 from auth_service.refresh_tokens import (
     REVOKED_FOR_REUSE,
     Lifetimes,
@@ -23,7 +23,12 @@ from auth_service.refresh_tokens import (
     rotate,
     start_family,
 )
-from auth_service.users import check_password, find_user_by_email, replace_password_hash
+from auth_service.users import (
+    check_password,
+    find_user_by_email,
+    password_is_unchanged,
+    replace_password_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ async def password_grant(  # noqa: PLR0913 - the use case's collaborators, then 
     lifetimes: Lifetimes,
     now: datetime,
 ) -> Grant:
-    """Sign in; raises `LoginThrottled` (before any password check) or `InvalidCredentials`."""
+    """Sign in; raises `Throttled` (before any password check) or `InvalidCredentials`."""
     async with session.begin():
         await throttle.spend_attempt(session, email, client_address, now=now)
         account = await find_user_by_email(session, email)
@@ -60,9 +65,14 @@ async def password_grant(  # noqa: PLR0913 - the use case's collaborators, then 
         raise InvalidCredentials
     # Hashes made with older parameters are upgraded while the password is at hand.
     new_hash = (
-        await passwords.hash(password) if passwords.needs_rehash(user.password_hash) else None
+        await passwords.hash(password, priority=Priority.SIGN_IN)
+        if passwords.needs_rehash(user.password_hash)
+        else None
     )
     async with session.begin():
+        # A password reset meanwhile (it ends every session) wins over this sign-in.
+        if not await password_is_unchanged(session, user):
+            raise InvalidCredentials
         await throttle.give_back_attempt(session, email, client_address)
         if new_hash is not None:
             await replace_password_hash(session, user, new_hash)

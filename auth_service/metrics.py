@@ -1,4 +1,4 @@
-"""The auth service's own metrics: how sign-ins and refreshes turn out."""
+"""The auth service's own metrics: how sign-ins, registrations and refreshes turn out."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ class AuthMetrics:
         self.logins = Counter(
             "auth_logins_total",
             "Password grants, by outcome: success, invalid_credentials or throttled.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.registrations = Counter(
+            "auth_registrations_total",
+            "Registrations, by outcome: created, email_taken, throttled or busy.",
             ["outcome"],
             registry=registry,
         )

@@ -59,13 +59,23 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LoginAttempts(Base):
-    """Login attempts counted against one account or client address in the current window."""
+class AttemptCounter:
+    """Attempts counted against one budget (an account, a client address) in its window."""
 
-    __tablename__ = "login_attempts"
-
-    # SHA-256 (hex) of "account:<email>" or "address:<ip>": fixed size, and no stored email
-    # for addresses that have no account.
+    # SHA-256 (hex) of "account:<email>" or "address:<network>": fixed size, and no stored
+    # email for addresses that have no account.
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     attempts: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginAttempts(AttemptCounter, Base):
+    """Sign-in attempts, per account and per client address."""
+
+    __tablename__ = "login_attempts"
+
+
+class RegistrationAttempts(AttemptCounter, Base):
+    """Registrations, per client address; a table of its own, since its window is its own."""
+
+    __tablename__ = "registration_attempts"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import IntEnum
 
 import anyio
 import anyio.to_thread
@@ -10,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from auth_service.config import AuthSettings
+from auth_service.priority_limiter import PriorityLimiter
 
 
 def password_hasher(settings: AuthSettings) -> PasswordHasher:
@@ -43,18 +45,36 @@ def hashing_concurrency(settings: AuthSettings, cores: int) -> int:
     return max(1, min(budget_kib // settings.password_hash_memory_kib, cores))
 
 
+class Priority(IntEnum):
+    """Whose hash goes first when every slot of the pool is busy."""
+
+    SIGN_IN = 0  # someone who has an account is waiting to use it
+    NEW_PASSWORD = 1  # a registration (or an admin's set-up): anyone may ask for many
+
+
+class HasherBusy(Exception):
+    """No hashing slot came free within the wait allowed."""
+
+
 class Passwords:
     """Hashes and verifies passwords without stalling the event loop.
 
     At most `concurrency` hashes run at once: each holds its argon2id memory (64 MiB by
     default) and ~150 ms of CPU, so a burst of logins queues here instead of exhausting
-    memory and CPU.
+    memory and CPU. Sign-ins go first, and new passwords may hold every slot but one (when
+    there are two or more): under a flood of registrations a sign-in waits at most for the
+    hashes already running, and with two slots or more for none.
     """
 
     def __init__(self, hasher: PasswordHasher, concurrency: int) -> None:
         self._hasher = hasher
         self.concurrency = concurrency
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self.slots = PriorityLimiter(
+            concurrency, shares={Priority.NEW_PASSWORD: max(1, concurrency - 1)}
+        )
+        # The threads are limited by the slots already; a limiter of their own keeps them
+        # from waiting on anyio's default one, which other work in the process shares.
+        self._threads = anyio.CapacityLimiter(concurrency)
         # Verified against when the account does not exist, so that both cases take as long.
         self._decoy_hash = self._hasher.hash("decoy password for unknown accounts")
 
@@ -62,8 +82,25 @@ class Passwords:
     def from_settings(cls, settings: AuthSettings) -> Passwords:
         return cls(password_hasher(settings), hashing_concurrency(settings, usable_cores()))
 
-    async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+    async def hash(
+        self,
+        password: str,
+        *,
+        priority: Priority,
+        max_queued: int | None = None,
+        max_wait_seconds: float | None = None,
+    ) -> str:
+        """The hash of `password`; raises `HasherBusy` when `max_queued` hashes of its
+        priority wait already, or when no slot comes free within `max_wait_seconds`."""
+        if max_queued is not None and self.slots.waiting(priority) >= max_queued:
+            raise HasherBusy
+        try:
+            async with self.slots.slot(priority, max_wait_seconds=max_wait_seconds):
+                return await anyio.to_thread.run_sync(
+                    self._hasher.hash, password, limiter=self._threads
+                )
+        except TimeoutError:
+            raise HasherBusy from None
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Whether the hash was made with other parameters than the current ones."""
@@ -71,9 +108,10 @@ class Passwords:
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether `password` matches; with no hash (unknown account) it still spends the time."""
-        return await anyio.to_thread.run_sync(
-            self._verify_blocking, password_hash, password, limiter=self._limiter
-        )
+        async with self.slots.slot(Priority.SIGN_IN):
+            return await anyio.to_thread.run_sync(
+                self._verify_blocking, password_hash, password, limiter=self._threads
+            )
 
     def _verify_blocking(self, password_hash: str | None, password: str) -> bool:
         try:

@@ -26,6 +26,7 @@ _TOKEN_BYTES = 32
 # A revoked family's reason, as stored.
 REVOKED_BY_CLIENT = "revoked"
 REVOKED_FOR_REUSE = "reuse"
+REVOKED_BY_RESET = "password-reset"
 
 
 class InvalidRefreshToken(Exception):
@@ -154,6 +155,22 @@ async def revoke_family(
         .values(revoked_at=now, revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )
+
+
+async def revoke_every_family_of(
+    session: AsyncSession, user_id: uuid.UUID, *, reason: str, now: datetime
+) -> int:
+    """End every sign-in of the user: revoke each of its families; how many were not yet."""
+    revoked = cast(
+        CursorResult[tuple[()]],
+        await session.execute(
+            update(RefreshTokenFamily)
+            .where(RefreshTokenFamily.user_id == user_id, RefreshTokenFamily.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return revoked.rowcount
 
 
 async def revoke(session: AsyncSession, presented: str, *, now: datetime) -> uuid.UUID | None:

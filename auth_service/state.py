@@ -9,6 +9,7 @@ from auth_service.keys import KeySet
 from auth_service.login_throttle import LoginThrottle
 from auth_service.metrics import AuthMetrics
 from auth_service.passwords import Passwords
+from auth_service.registration_throttle import RegistrationThrottle
 from shared.database import DatabaseState
 from shared.metrics import ServiceMetrics
 from shared.state import VerifyingState
@@ -20,5 +21,6 @@ class AuthState(VerifyingState, DatabaseState):
     key_set: KeySet
     passwords: Passwords
     login_throttle: LoginThrottle
+    registration_throttle: RegistrationThrottle
     metrics: ServiceMetrics
     auth_metrics: AuthMetrics

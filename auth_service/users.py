@@ -1,8 +1,7 @@
-"""Accounts: registration, password login and the admin role."""
+"""Accounts: finding, adding and checking them."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from sqlalchemy import select, update
@@ -12,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service.models import User
 from auth_service.passwords import Passwords
 from shared.text import has_control_characters
-
-logger = logging.getLogger(__name__)
 
 
 class EmailTaken(Exception):
@@ -35,11 +32,14 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def register_user(
-    session: AsyncSession, passwords: Passwords, email: str, password: str, *, role: str = "user"
+async def email_is_taken(session: AsyncSession, email: str) -> bool:
+    return await find_user_by_email(session, email) is not None
+
+
+async def add_user(
+    session: AsyncSession, email: str, password_hash: str, *, role: str = "user"
 ) -> User:
-    """Create an account; raises `EmailTaken` (also when a concurrent request won the race)."""
-    password_hash = await passwords.hash(password)
+    """Insert an account; raises `EmailTaken` (also when a concurrent request won the race)."""
     user = User(email=normalize_email(email), password_hash=password_hash, role=role)
     session.add(user)
     try:
@@ -58,6 +58,19 @@ async def check_password(passwords: Passwords, user: User | None, password: str)
     return user if is_valid else None
 
 
+async def password_is_unchanged(session: AsyncSession, user: User) -> bool:
+    """Whether `user` still has the password that was loaded with it.
+
+    The row stays locked (shared) until the transaction ends: a sign-in that goes on to start
+    a session either commits before a password reset, which then ends that session too, or
+    waits for the reset and sees the new password.
+    """
+    stored = await session.scalar(
+        select(User.password_hash).where(User.id == user.id).with_for_update(read=True)
+    )
+    return stored == user.password_hash
+
+
 async def replace_password_hash(session: AsyncSession, user: User, new_hash: str) -> None:
     """Store a fresh hash of the same password, unless the password changed meanwhile.
 
@@ -69,22 +82,3 @@ async def replace_password_hash(session: AsyncSession, user: User, new_hash: str
         .values(password_hash=new_hash)
         .execution_options(synchronize_session=False)
     )
-
-
-async def ensure_admin(
-    session: AsyncSession, passwords: Passwords, email: str, password: str
-) -> User:
-    """Promote the account with this email to admin, creating it with `password` if missing."""
-    user = await find_user_by_email(session, email)
-    if user is None:
-        try:
-            async with session.begin_nested():
-                user = await register_user(session, passwords, email, password, role="admin")
-        except EmailTaken:
-            # Another replica bootstrapped the same admin at the same moment.
-            user = await find_user_by_email(session, email)
-            assert user is not None
-    if user.role != "admin":
-        user.role = "admin"
-        logger.info("user_promoted_to_admin", extra={"user_id": str(user.id)})
-    return user

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 
 from auth_service.app import create_app
@@ -49,39 +47,6 @@ def auth_settings(auth_database_url: str, key_file: Path) -> AuthSettings:
         password_hash_memory_kib=1024,
         password_hash_parallelism=1,
     )
-
-
-class HeldHashes:
-    """Every password verification waits, once started, until the test lets it finish: what
-    else happens meanwhile is then certain, not a matter of timing."""
-
-    # Longer than any test waits for a hash to start; a verification held this long fails.
-    HOLD_SECONDS = 30.0
-
-    def __init__(self) -> None:
-        self.is_hashing = threading.Event()
-        self.may_finish = threading.Event()
-        self._verify = PasswordHasher.verify
-
-    def verify(
-        self, hasher: PasswordHasher, hash: str | bytes, password: str | bytes
-    ) -> Literal[True]:
-        self.is_hashing.set()
-        if not self.may_finish.wait(self.HOLD_SECONDS):
-            raise TimeoutError("the test never let the hash finish")
-        return self._verify(hasher, hash, password)
-
-
-@pytest.fixture
-def held_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldHashes]:
-    held = HeldHashes()
-
-    def verify(hasher: PasswordHasher, hash: str | bytes, password: str | bytes) -> Literal[True]:
-        return held.verify(hasher, hash, password)
-
-    monkeypatch.setattr(PasswordHasher, "verify", verify)
-    yield held
-    held.may_finish.set()  # no thread outlives the test
 
 
 def auth_app_client(settings: AuthSettings) -> AbstractAsyncContextManager[httpx.AsyncClient]:

@@ -33,6 +33,20 @@ async def test_logins_are_counted_by_outcome(auth_settings: AuthSettings) -> Non
         }
 
 
+async def test_registrations_are_counted_by_outcome(auth_settings: AuthSettings) -> None:
+    settings = auth_settings.model_copy(update={"registration_max_per_address": 2})
+    async with auth_app_client(settings) as client:
+        await register(client)
+        await register(client)
+        await register(client, "third@example.com")
+
+        assert await counts(client, "auth_registrations") == {
+            "created": 1,
+            "email_taken": 1,
+            "throttled": 1,
+        }
+
+
 async def test_refreshes_are_counted_by_outcome(auth_client: httpx.AsyncClient) -> None:
     await register(auth_client)
     token = (await request_token(auth_client)).json()["refresh_token"]

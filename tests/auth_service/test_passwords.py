@@ -16,7 +16,8 @@ from auth_service.config import AuthSettings
 from auth_service.models import User
 from auth_service.passwords import hashing_concurrency
 from auth_service.users import replace_password_hash
-from tests.auth_service.conftest import HeldHashes, auth_app_client, register, request_token
+from tests.auth_service.conftest import auth_app_client, register, request_token
+from tests.auth_service.held_hasher import serving_held_passwords
 from tests.support.database import session_on
 from tests.support.servers import eventually, running_server
 
@@ -92,20 +93,54 @@ async def test_a_login_keeps_a_current_hash(
     assert await stored_hash(auth_database_url) == before
 
 
+@pytest.mark.parametrize("request_kind", ["sign-in", "registration"])
+async def test_a_request_waiting_on_its_password_hash_holds_no_database_connection(
+    auth_settings: AuthSettings, request_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One connection: whatever else runs while the hash is held proves it was given back.
+    settings = auth_settings.model_copy(
+        update={
+            "database_pool_size": 1,
+            "database_max_overflow": 0,
+            "database_pool_timeout_seconds": 10,
+        }
+    )
+    _, hasher = serving_held_passwords(monkeypatch, concurrency=1)
+    async with auth_app_client(settings) as client:
+        await register(client)
+        hasher.calls.clear()
+        hasher.hold()
+        hashing = asyncio.create_task(
+            request_token(client)
+            if request_kind == "sign-in"
+            else register(client, "new@example.com")
+        )
+        await eventually(lambda: len(hasher.calls) == 1, "the held hash", seconds=10)
+        readiness = await client.get("/health/ready")  # needs the connection
+        hasher.stop_holding()
+        response = await hashing
+
+    assert readiness.status_code == 200
+    assert response.status_code in (200, 201)
+
+
 async def test_the_server_answers_while_a_password_is_being_hashed(
-    auth_settings: AuthSettings, held_hashes: HeldHashes
+    auth_settings: AuthSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Hashing on the server's event loop would stop it until the hash was let finish.
+    _, hasher = serving_held_passwords(monkeypatch, concurrency=1)
     with running_server(create_app(auth_settings), lifespan="on") as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
             await register(client)
+            hasher.calls.clear()
+            hasher.hold()
             login = asyncio.create_task(request_token(client))
             try:
-                await eventually(held_hashes.is_hashing.is_set, "the login to hash", seconds=30)
+                await eventually(lambda: len(hasher.calls) == 1, "the login to hash", seconds=30)
                 async with asyncio.timeout(10):
                     health = await client.get("/health/live")
             finally:
-                held_hashes.may_finish.set()
+                hasher.stop_holding()
             signed_in = await login
 
     assert health.status_code == 200

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.config import AuthSettings
 from auth_service.housekeeping import delete_expired_records
-from auth_service.login_throttle import LoginThrottle
 from auth_service.models import RefreshToken, RefreshTokenFamily, User
 from auth_service.refresh_tokens import (
     InvalidRefreshToken,
@@ -245,7 +244,7 @@ async def test_housekeeping_deletes_expired_tokens_and_their_empty_families_only
 
     async with session_on(auth_database_url) as session:
         sessionmaker = async_sessionmaker(session.bind, expire_on_commit=False)
-        await delete_expired_records(sessionmaker, LoginThrottle.from_settings(auth_settings))
+        await delete_expired_records(sessionmaker, [])
 
         [kept] = (await session.scalars(select(RefreshToken))).all()
         assert kept.token_hash == hash_refresh_token(valid)

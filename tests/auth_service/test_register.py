@@ -8,8 +8,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from auth_service.app import create_app
+from auth_service.config import AuthSettings
 from auth_service.models import User
 from tests.auth_service.conftest import PASSWORD, register
+from tests.auth_service.held_hasher import serving_held_passwords
+from tests.support.apps import app_client
 from tests.support.database import session_on
 
 
@@ -78,3 +82,19 @@ async def test_invalid_registrations_are_422_and_create_nothing(
     assert response.json()["errors"]
     async with session_on(auth_database_url) as session:
         assert (await session.scalars(select(User))).all() == []
+
+
+async def test_a_taken_email_is_refused_without_hashing_the_password(
+    auth_settings: AuthSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, hasher = serving_held_passwords(monkeypatch, concurrency=1)
+    app = create_app(auth_settings)
+    async with app_client(app, "http://auth.test") as client:
+        await register(client, "taken@example.com")
+        hasher.calls.clear()
+
+        responses = [await register(client, "Taken@example.com") for _ in range(3)]
+
+    assert [response.status_code for response in responses] == [409] * 3
+    assert hasher.calls == []

@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
 import jwt
 import pytest
 
-from auth_service.config import AuthSettings
 from auth_service.keys import SigningKey
-from tests.auth_service.conftest import HeldHashes, auth_app_client, register, request_token
-from tests.support.servers import eventually
+from tests.auth_service.conftest import register, request_token
 from tests.support.tokens import AUDIENCE, ISSUER
 
 
@@ -95,28 +92,6 @@ async def test_an_email_with_a_nul_byte_is_just_an_unknown_account(
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
-
-
-async def test_a_login_holds_no_database_connection_while_it_hashes(
-    auth_settings: AuthSettings, held_hashes: HeldHashes
-) -> None:
-    # One connection for the whole service: a login that kept it while hashing would leave
-    # the registration nothing but the pool's timeout and a 503.
-    settings = auth_settings.model_copy(
-        update={"database_pool_size": 1, "database_max_overflow": 0}
-    )
-    async with auth_app_client(settings) as client:
-        await register(client)
-        login = asyncio.create_task(request_token(client))
-        try:
-            await eventually(held_hashes.is_hashing.is_set, "the login to hash", seconds=30)
-            registered_meanwhile = await register(client, "grace@example.com")
-        finally:
-            held_hashes.may_finish.set()
-        signed_in = await login
-
-    assert registered_meanwhile.status_code == 201, registered_meanwhile.text
-    assert signed_in.status_code == 200, signed_in.text
 
 
 async def test_a_repeated_parameter_is_an_invalid_request(auth_client: httpx.AsyncClient) -> None:
