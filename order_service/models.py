@@ -5,17 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
+    FetchedValue,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -43,6 +48,8 @@ class Product(Base):
     stock: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    # Bumped by every change, stock moves included; each event about the product carries it.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Order(Base):
@@ -110,3 +117,47 @@ class IdempotencyKey(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# An autoincrementing key: an identity on Postgres, SQLite's INTEGER PRIMARY KEY elsewhere.
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Event(Base):
+    """The outbox: every change's events, written in its transaction, in the feed's order.
+
+    The feed reads them in (`xid_horizon`, `position`) order, and only those that no
+    transaction still running could precede (`store/events.py` says why that never skips one).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("aggregate_type IN ('order', 'product')", name="aggregate_type"),
+        # The feed in order: everyone's, by type, and a user's own (order events) by type.
+        Index("ix_events_xid_horizon_position", "xid_horizon", "position"),
+        Index("ix_events_type_xid_horizon_position", "type", "xid_horizon", "position"),
+        Index(
+            "ix_events_user_id_type_xid_horizon_position",
+            "user_id",
+            "type",
+            "xid_horizon",
+            "position",
+            postgresql_where=text("user_id IS NOT NULL"),
+            sqlite_where=text("user_id IS NOT NULL"),
+        ),
+        # Positions are never reused, even once the oldest events are deleted.
+        {"sqlite_autoincrement": True},
+    )
+
+    position: Mapped[int] = mapped_column(SERIAL, Identity(), primary_key=True)
+    # Set by the database as the row is written (migrations/versions/0004_…): from Postgres's
+    # transaction ids, or 0 on SQLite, whose transactions run one at a time.
+    xid_horizon: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    aggregate_type: Mapped[str] = mapped_column(String(16))
+    aggregate_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    aggregate_version: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

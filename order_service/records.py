@@ -1,4 +1,5 @@
-"""The read model: an order and a product as the service reads, writes and answers them.
+"""The read model: an order, a product and an event as the service reads, writes and
+answers them.
 
 One shape each, whatever produced it (a read, a placement, a change): the store builds them
 from rows, the use cases make new ones, and the HTTP layer renders them.
@@ -10,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
 from order_service.lifecycle import OrderStatus
 
@@ -49,6 +52,8 @@ class ProductRecord:
     stock: int
     created_at: datetime
     updated_at: datetime
+    # Bumped by every change, stock moves included: the version its events carry.
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +64,34 @@ class Requested:
     quantity: int
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A product as it was when its stock changed: what an order line records."""
+class EventType(StrEnum):
+    ORDER_PLACED = "order.placed"
+    ORDER_CHANGED = "order.changed"
+    ORDER_PAID = "order.paid"
+    ORDER_SHIPPED = "order.shipped"
+    ORDER_DELIVERED = "order.delivered"
+    ORDER_CANCELLED = "order.cancelled"
+    PRODUCT_STOCK_CHANGED = "product.stock_changed"
+    PRODUCT_OUT_OF_STOCK = "product.out_of_stock"
 
-    sku: str
-    name: str
-    unit_price: Decimal
+
+class AggregateType(StrEnum):
+    ORDER = "order"
+    PRODUCT = "product"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """Something that happened to an order or a product, with the resource as the API shows
+    it at the version it happened at."""
+
+    # Stable: consumers de-duplicate on it (a webhook may come twice).
+    id: uuid.UUID
+    type: EventType
+    occurred_at: datetime
+    aggregate_type: AggregateType
+    aggregate_id: uuid.UUID
+    aggregate_version: int
+    # The order's owner, who may read its events; None for a product's.
+    user_id: uuid.UUID | None
+    data: dict[str, Any]

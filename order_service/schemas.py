@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from order_service.lifecycle import OrderStatus
 from order_service.money import format_money
-from order_service.records import Requested
+from order_service.records import AggregateType, EventRecord, EventType, Requested
 from shared.text import SingleLineText
 
 # Money in: a positive amount with at most two decimal places ("12.50" or 12.5), at most a
@@ -130,3 +130,41 @@ class OrderOut(BaseModel):
 class OrderPage(BaseModel):
     items: list[OrderOut]
     next_cursor: str | None
+
+
+class AggregateOut(BaseModel):
+    type: AggregateType
+    id: uuid.UUID
+    version: int = Field(description="The order's or product's version the event is about.")
+
+
+class EventOut(BaseModel):
+    """An event, in the feed and as a webhook's body."""
+
+    id: uuid.UUID = Field(description="Stable: a webhook may come twice; de-duplicate on it.")
+    type: EventType
+    occurred_at: datetime
+    aggregate: AggregateOut
+    data: dict[str, Any] = Field(
+        description="The order or product as the API shows it at `aggregate.version`."
+    )
+
+    @classmethod
+    def of(cls, event: EventRecord) -> EventOut:
+        return cls(
+            id=event.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            aggregate=AggregateOut(
+                type=event.aggregate_type, id=event.aggregate_id, version=event.aggregate_version
+            ),
+            data=event.data,
+        )
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(
+        description="Where to go on from, now or later: the feed has no end. Null only while"
+        " the feed is still empty."
+    )

@@ -56,3 +56,37 @@ class Cursor:
             return cls(created_at.astimezone(UTC), uuid.UUID(item_id))
         except (binascii.Error, ValueError, TypeError, OverflowError):
             raise InvalidCursor(text) from None
+
+
+# Both databases store the keys as signed 64-bit integers: a larger one was never given out.
+_MAX_KEY = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SequenceCursor:
+    """The position after the last item of a page of a listing ordered by two whole numbers,
+    oldest first: a feed read in (`major`, `minor`) order."""
+
+    major: int
+    minor: int
+
+    def encode(self, scope: str = "") -> str:
+        payload = json.dumps([self.major, self.minor]).encode()
+        raw = _check(scope, payload) + payload
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str, scope: str = "") -> SequenceCursor:
+        """Parse a cursor this listing (`scope`) gave out; raises `InvalidCursor` otherwise."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            check, payload = raw[:_CHECK_BYTES], raw[_CHECK_BYTES:]
+            if not hmac.compare_digest(check, _check(scope, payload)):
+                raise ValueError("checksum")
+            major, minor = json.loads(payload)
+            # bool is an int to Python; neither it nor a float is a position.
+            if not all(type(key) is int and 0 <= key <= _MAX_KEY for key in (major, minor)):
+                raise ValueError("not a position")
+            return cls(major, minor)
+        except (binascii.Error, ValueError, TypeError):
+            raise InvalidCursor(text) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from order_service.api.events import router as events_router
 from order_service.api.orders import router as orders_router
 from order_service.api.problems import install_problems
 from order_service.api.products import router as products_router
@@ -12,4 +13,5 @@ from order_service.api.products import router as products_router
 def install_api(app: FastAPI) -> None:
     app.include_router(products_router)
     app.include_router(orders_router)
+    app.include_router(events_router)
     install_problems(app)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.cursors import Cursor, InvalidCursor
+from shared.cursors import Cursor, InvalidCursor, SequenceCursor
 
 
 def _signed(payload: bytes) -> str:
@@ -78,3 +78,34 @@ def test_a_cursor_is_good_only_for_the_listing_that_made_it() -> None:
     assert Cursor.decode(text, "orders|*|paid")
     with pytest.raises(InvalidCursor):
         Cursor.decode(text, "orders|*|pending")
+
+
+def test_a_sequence_cursor_survives_its_round_trip() -> None:
+    cursor = SequenceCursor(2**40 + 7, 12)
+
+    assert SequenceCursor.decode(cursor.encode("feed"), "feed") == cursor
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[1]",
+        b"[1, 2, 3]",
+        b'["1", 2]',
+        b"[1.0, 2]",
+        b"[true, 2]",
+        b"[-1, 2]",
+        b"[1, 9223372036854775808]",
+    ],
+    ids=["short", "long", "string", "float", "bool", "negative", "too-large"],
+)
+def test_a_sequence_cursor_holds_two_whole_numbers_a_database_can_store(payload: bytes) -> None:
+    with pytest.raises(InvalidCursor):
+        SequenceCursor.decode(_signed(payload))
+
+
+def test_a_sequence_cursor_is_refused_by_another_listing() -> None:
+    text = SequenceCursor(1, 2).encode("events|alice")
+
+    with pytest.raises(InvalidCursor):
+        SequenceCursor.decode(text, "events|bob")
