@@ -12,6 +12,7 @@ from order_service.config import OrdersSettings
 from order_service.idempotency import forget_expired_keys
 from order_service.metrics import OrderMetrics
 from order_service.store import Store
+from order_service.webhook_addresses import AddressPolicy, Resolver, resolve
 from shared.database import create_engine
 from shared.database_outage import install_database_outage_handler
 from shared.jwks import check_verification_keys, remote_token_verifier
@@ -19,12 +20,18 @@ from shared.periodic import running_periodically
 from shared.service import create_service_app
 
 
-def create_app(settings: OrdersSettings | None = None) -> FastAPI:
+def create_app(settings: OrdersSettings | None = None, *, resolver: Resolver = resolve) -> FastAPI:
+    """`resolver` finds the addresses of webhooks' hosts (tests give their own)."""
     settings = settings or OrdersSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.address_policy = AddressPolicy(
+            allow_private=settings.webhook_allow_private_addresses,
+            resolve_timeout_seconds=settings.webhook_timeout_seconds,
+            resolver=resolver,
+        )
         # The service verifies every bearer token itself: it trusts no network.
         app.state.store = store = Store(create_engine(settings))
         async with (

@@ -95,3 +95,42 @@ class EventRecord:
     # The order's owner, who may read its events; None for a product's.
     user_id: uuid.UUID | None
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """A webhook endpoint: where the events of the types it chose go, and how they are signed."""
+
+    id: uuid.UUID
+    url: str
+    event_types: list[EventType]
+    description: str
+    secret: str
+    # The secret before the last rotation, signing beside `secret` until it expires.
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery made at `now` is signed with."""
+        expires_at = self.previous_secret_expires_at
+        if self.previous_secret is not None and expires_at is not None and now < expires_at:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One try at delivering an event to an endpoint: its answer's status, or what failed."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    at: datetime
