@@ -113,31 +113,33 @@ class AddressPolicy:
     resolve_timeout_seconds: float
     resolver: Resolver = field(default=resolve)
 
-    async def addresses_of(self, target: WebhookTarget) -> Sequence[IPAddress]:
-        """Every address of the target's host; raises `DisallowedWebhookUrl` when it has none
-        or when one of them is not public (and the policy allows only public ones)."""
+    async def addresses(self, host: str, port: int) -> Sequence[IPAddress]:
+        """Every address of `host` (an IP literal is its own); raises `DisallowedWebhookUrl`
+        when it has none, or when one of them is not public and the policy wants them all
+        public."""
         try:
-            addresses = [ipaddress.ip_address(target.host)]
+            addresses = [ipaddress.ip_address(host)]
         except ValueError:
             try:
                 async with asyncio.timeout(self.resolve_timeout_seconds):
-                    addresses = await self.resolver(target.host, target.port)
+                    addresses = await self.resolver(host, port)
             except TimeoutError:
-                raise DisallowedWebhookUrl(f"{target.host} did not resolve in time") from None
+                raise DisallowedWebhookUrl(f"{host} did not resolve in time") from None
             except OSError as error:
-                raise DisallowedWebhookUrl(f"{target.host} does not resolve: {error}") from None
+                raise DisallowedWebhookUrl(f"{host} does not resolve: {error}") from None
         if not addresses:
-            raise DisallowedWebhookUrl(f"{target.host} does not resolve")
+            raise DisallowedWebhookUrl(f"{host} does not resolve")
         if not self.allow_private:
             for address in addresses:
                 kind = why_not_public(address)
                 if kind is not None:
                     raise DisallowedWebhookUrl(
-                        f"{target.host} is {address}, a {kind} address: webhooks go to public"
+                        f"{host} is {address}, a {kind} address: webhooks go to public"
                         " addresses only"
                     )
         return addresses
 
     async def check(self, url: str) -> None:
         """Raise `DisallowedWebhookUrl` unless webhooks may go to `url`."""
-        await self.addresses_of(parse_webhook_url(url))
+        target = parse_webhook_url(url)
+        await self.addresses(target.host, target.port)

@@ -215,3 +215,11 @@ async def read_settled_after(
         )
         for row in (await connection.execute(statement)).all()
     ]
+
+
+async def read_events_at(
+    connection: AsyncConnection, positions: Collection[int]
+) -> dict[int, EventRecord]:
+    """The events at these positions, by position."""
+    statement = select(Event.position, *_EVENT_COLUMNS).where(Event.position.in_(positions))
+    return {row.position: _event_of(row) for row in (await connection.execute(statement)).all()}

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, delete, insert, select, update
+from sqlalchemy import Uuid, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -108,3 +108,40 @@ async def read_attempts_page(
     items = [AttemptRecord(**row._mapping) for row in rows[:limit]]
     next_cursor = Cursor(items[-1].at, items[-1].id).encode(scope) if len(rows) > limit else None
     return Page(items=items, next_cursor=next_cursor)
+
+
+async def clear_failures(connection: AsyncConnection, endpoint_id: uuid.UUID) -> None:
+    """The endpoint answered: it is not failing (any more)."""
+    await connection.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
+        .values(failing_since=None)
+    )
+
+
+async def note_failure(
+    connection: AsyncConnection, endpoint_id: uuid.UUID, *, now: datetime
+) -> datetime | None:
+    """An attempt failed: since when the enabled endpoint has been failing (now, if it was
+    not); None if it is disabled or gone."""
+    statement = (
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled)
+        .values(failing_since=func.coalesce(WebhookEndpoint.failing_since, now))
+        .returning(WebhookEndpoint.failing_since)
+    )
+    failing_since: datetime | None = await connection.scalar(statement)
+    return failing_since
+
+
+async def disable_endpoint(
+    connection: AsyncConnection, endpoint_id: uuid.UUID, reason: str, *, now: datetime
+) -> bool:
+    """Disable the endpoint, saying why; False if it was disabled already."""
+    statement = (
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled)
+        .values(enabled=False, disabled_reason=reason, updated_at=now)
+        .returning(WebhookEndpoint.id)
+    )
+    return await connection.scalar(statement) is not None
