@@ -74,7 +74,7 @@ def test_every_environment_variable_set_is_one_the_service_reads(
     compose: dict[str, Any],
 ) -> None:
     for name, (_, _, settings) in SERVICES.items():
-        for service_name in (name, f"{name}-migrate"):
+        for service_name in (name, f"{name}-migrate", f"{name}-relay"):
             service = compose["services"].get(service_name)
             if service is None:
                 continue
@@ -208,3 +208,22 @@ def test_every_named_volume_is_declared(compose: dict[str, Any]) -> None:
     }
 
     assert used <= set(compose["volumes"])
+
+
+def test_the_relay_runs_the_orders_image_after_its_migrations_with_a_way_out(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    relay, orders = services["orders-relay"], services["orders"]
+
+    assert relay["build"] == orders["build"]
+    assert relay["command"] == ["python", "-m", "order_service", "relay"]
+    assert relay["environment"] == orders["environment"]
+    assert relay["depends_on"]["orders-migrate"]["condition"] == "service_completed_successfully"
+    port = OrdersSettings.model_fields["relay_port"].default
+    assert f"127.0.0.1:{port}/health/live" in " ".join(relay["healthcheck"]["test"])
+    # Webhooks go to the internet: the backend network has no way out, the edge one has.
+    assert set(relay["networks"]) == {"backend", "edge"}
+    assert not compose["networks"]["edge"].get("internal")
+    drain = OrdersSettings.model_fields["relay_drain_seconds"].default
+    assert int(relay["stop_grace_period"].removesuffix("s")) > 20 + drain
