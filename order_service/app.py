@@ -27,11 +27,7 @@ def create_app(settings: OrdersSettings | None = None, *, resolver: Resolver = r
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.address_policy = AddressPolicy(
-            allow_private=settings.webhook_allow_private_addresses,
-            resolve_timeout_seconds=settings.webhook_timeout_seconds,
-            resolver=resolver,
-        )
+        app.state.address_policy = AddressPolicy.from_settings(settings, resolver)
         # The service verifies every bearer token itself: it trusts no network.
         app.state.store = store = Store(create_engine(settings))
         async with (

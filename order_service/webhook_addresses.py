@@ -14,9 +14,11 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import httpx
 
+from order_service.config import OrdersSettings
 from order_service.errors import DisallowedWebhookUrl
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -112,6 +114,14 @@ class AddressPolicy:
     allow_private: bool
     resolve_timeout_seconds: float
     resolver: Resolver = field(default=resolve)
+
+    @classmethod
+    def from_settings(cls, settings: OrdersSettings, resolver: Resolver = resolve) -> Self:
+        return cls(
+            allow_private=settings.webhook_allow_private_addresses,
+            resolve_timeout_seconds=settings.webhook_timeout_seconds,
+            resolver=resolver,
+        )
 
     async def addresses(self, host: str, port: int) -> Sequence[IPAddress]:
         """Every address of `host` (an IP literal is its own); raises `DisallowedWebhookUrl`

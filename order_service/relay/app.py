@@ -36,14 +36,6 @@ def relay_config(settings: OrdersSettings) -> RelayConfig:
     )
 
 
-def address_policy(settings: OrdersSettings, resolver: Resolver = resolve) -> AddressPolicy:
-    return AddressPolicy(
-        allow_private=settings.webhook_allow_private_addresses,
-        resolve_timeout_seconds=settings.webhook_timeout_seconds,
-        resolver=resolver,
-    )
-
-
 def create_relay_app(
     settings: OrdersSettings | None = None,
     *,
@@ -58,7 +50,7 @@ def create_relay_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = store = Store(create_engine(settings))
         sender = WebhookSender(
-            address_policy(settings, resolver),
+            AddressPolicy.from_settings(settings, resolver),
             timeout_seconds=settings.webhook_timeout_seconds,
             max_connections=settings.relay_concurrency,
         )

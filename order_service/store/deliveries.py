@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -59,6 +59,10 @@ async def read_subscriptions(connection: AsyncConnection) -> list[Subscription]:
         Subscription(row.id, frozenset(EventType(kind) for kind in row.event_types))
         for row in (await connection.execute(statement)).all()
     ]
+
+
+# RETURNING: one multi-row INSERT (see store/events.py).
+_INSERT_DELIVERIES = insert(WebhookDelivery).returning(WebhookDelivery.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +120,7 @@ async def insert_deliveries(
         }
         for delivery in deliveries
     ]
-    # RETURNING: one multi-row INSERT (see store/events.py).
-    await connection.execute(insert(WebhookDelivery).returning(WebhookDelivery.id), rows)
+    await connection.execute(_INSERT_DELIVERIES, rows)
 
 
 _earlier = aliased(WebhookDelivery)
@@ -204,7 +207,7 @@ async def insert_attempt(
     )
 
 
-def _mine(delivery: LeasedDelivery) -> list[object]:
+def _mine(delivery: LeasedDelivery) -> list[ColumnElement[bool]]:
     """The delivery as its lease found it: an attempt another relay recorded since (once the
     lease had run out) is not recorded twice."""
     return [
@@ -220,7 +223,7 @@ async def finish_delivery(
     """Delivered, or given up; False when the delivery had moved on without this relay."""
     result = await connection.execute(
         update(WebhookDelivery)
-        .where(*_mine(delivery))  # type: ignore[arg-type]
+        .where(*_mine(delivery))
         .values(state=state, attempts=delivery.attempts + 1, leased_until=None, finished_at=now)
     )
     return result.rowcount == 1
@@ -233,7 +236,7 @@ async def retry_delivery_at(
     delivery had moved on without this relay."""
     result = await connection.execute(
         update(WebhookDelivery)
-        .where(*_mine(delivery))  # type: ignore[arg-type]
+        .where(*_mine(delivery))
         .values(attempts=delivery.attempts + 1, leased_until=None, next_attempt_at=at)
     )
     if result.rowcount != 1:

@@ -19,14 +19,14 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from order_service.config import OrdersSettings
 from order_service.models import WebhookDelivery, WebhookEndpoint
-from order_service.relay.app import address_policy, relay_config
+from order_service.relay.app import relay_config
 from order_service.relay.metrics import RelayMetrics
 from order_service.relay.queue import Delivery
 from order_service.relay.retries import RetrySchedule
 from order_service.relay.sender import WebhookSender
 from order_service.relay.worker import Relay
 from order_service.store import Store
-from order_service.webhook_addresses import IPAddress, Resolver, resolve
+from order_service.webhook_addresses import AddressPolicy, IPAddress, Resolver, resolve
 from shared.database import create_engine, utc_now
 from tests.order_service.conftest import Catalogue, act, place_order
 from tests.support.receiver import Receiver
@@ -91,7 +91,7 @@ async def make_relay(orders_settings: OrdersSettings, clock: Clock) -> AsyncIter
     ) -> Relay:
         settings = orders_settings.model_copy(update=changes)
         sender = WebhookSender(
-            address_policy(settings, resolver), timeout_seconds=5, max_connections=8
+            AddressPolicy.from_settings(settings, resolver), timeout_seconds=5, max_connections=8
         )
         senders.append(sender)
         metrics = RelayMetrics(CollectorRegistry())

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from order_service.config import OrdersSettings
 from order_service.models import WebhookDelivery
 from tests.order_service.conftest import Catalogue, place_order
 from tests.support.database import session_on
@@ -36,7 +37,7 @@ def orders_database_url(postgres_orders_database_url: str) -> str:
 
 
 @pytest.fixture
-def orders_settings(orders_settings: Any) -> Any:
+def orders_settings(orders_settings: OrdersSettings) -> OrdersSettings:
     """Webhooks to 127.0.0.1, where the tests' receivers listen."""
     return orders_settings.model_copy(update={"webhook_allow_private_addresses": True})
 
