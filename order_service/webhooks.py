@@ -12,6 +12,7 @@ from order_service.errors import WebhookEndpointNotFound
 from order_service.records import AttemptRecord, EndpointRecord, EventType
 from order_service.signatures import new_secret
 from order_service.store import Store
+from order_service.store.deliveries import give_up_pending
 from order_service.store.webhooks import (
     delete_endpoint,
     insert_endpoint,
@@ -76,7 +77,8 @@ async def change_endpoint(
     store: Store, policy: AddressPolicy, endpoint_id: uuid.UUID, changes: Mapping[str, object]
 ) -> EndpointRecord:
     """Set any of `url`, `event_types`, `description` and `enabled`. Enabling clears why it
-    was disabled (and its failures: it starts afresh); an admin disabling it is the reason."""
+    was disabled (and its failures: it starts afresh); an admin disabling it is the reason,
+    and gives up the deliveries still pending for it."""
     if "url" in changes:
         await policy.check(str(changes["url"]))
     columns = dict(changes)
@@ -85,9 +87,13 @@ async def change_endpoint(
     elif changes.get("enabled") is False:
         columns["disabled_reason"] = DISABLED_BY_ADMIN
     async with store.writing() as connection:
-        endpoint = await update_endpoint(connection, endpoint_id, columns, now=utc_now())
-    if endpoint is None:
-        raise WebhookEndpointNotFound(endpoint_id)
+        now = utc_now()
+        endpoint = await update_endpoint(connection, endpoint_id, columns, now=now)
+        if endpoint is None:
+            raise WebhookEndpointNotFound(endpoint_id)
+        if changes.get("enabled") is False:
+            # As when the relay disables it: what it still had to receive is given up.
+            await give_up_pending(connection, endpoint_id, now=now)
     return endpoint
 
 

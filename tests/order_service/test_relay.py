@@ -356,6 +356,34 @@ async def test_an_endpoint_failing_for_a_day_is_disabled_and_says_why(
     assert inbox.types_of(later["id"]) == []
 
 
+async def test_an_admin_disabling_an_endpoint_gives_up_what_was_pending_for_it(
+    catalogue: Catalogue,
+    orders_client: httpx.AsyncClient,
+    admin: dict[str, str],
+    alice: dict[str, str],
+    receiver: tuple[Receiver, str],
+    relay: Relay,
+    clock: Clock,
+) -> None:
+    inbox, url = receiver
+    inbox.statuses.append(500)
+    endpoint = await register(orders_client, admin, url, "order.placed")
+    path = f"/webhooks/{endpoint['id']}"
+    await place_order(orders_client, alice, (await catalogue.add(), 1))
+    await rounds_until(relay, lambda: len(inbox.received) == 1, "a failed attempt")
+
+    await orders_client.patch(path, json={"enabled": False}, headers=admin)
+    await orders_client.patch(path, json={"enabled": True}, headers=admin)
+    clock.advance(timedelta(days=2))
+    for _ in range(3):
+        await relay.run_once()
+
+    assert len(inbox.received) == 1
+    async with relay.store.reading() as connection:
+        states = list(await connection.scalars(select(WebhookDelivery.state)))
+    assert states == ["failed"]
+
+
 async def test_a_rotated_secret_keeps_signing_beside_the_new_one_for_a_day(
     catalogue: Catalogue,
     orders_client: httpx.AsyncClient,

@@ -155,6 +155,10 @@ def _events_about(inbox: Receiver, resource: dict[str, Any]) -> list[dict[str, A
     return [event for event in inbox.events() if event["aggregate"]["id"] == resource["id"]]
 
 
+def _ids_about(inbox: Receiver, resource: dict[str, Any]) -> set[str]:
+    return {event["id"] for event in _events_about(inbox, resource)}
+
+
 async def test_a_relay_killed_mid_delivery_is_restarted_and_delivers_everything_once_more(
     catalogue: Catalogue,
     orders_client: httpx.AsyncClient,
@@ -230,9 +234,10 @@ async def test_a_relay_cut_from_its_database_recovers_and_delivers(
         await forwarder.restore()
 
         await until(lambda: bool(_events_about(inbox, during)), "the delivery after it")
-        await until(lambda: len(_events_about(inbox, product)) == 2, "every stock change")
+        # At least once: one whose outcome the cut kept from being recorded comes again.
+        await until(lambda: len(_ids_about(inbox, product)) == 2, "every stock change")
 
-    assert [e["type"] for e in _events_about(inbox, during)] == ["order.placed"]
+    assert {event["type"] for event in _events_about(inbox, during)} == {"order.placed"}
 
 
 async def test_nothing_is_delivered_for_a_change_that_rolled_back(
