@@ -221,6 +221,10 @@ async def test_a_relay_cut_from_its_database_recovers_and_delivers(
     async with TcpForwarder.in_front_of(orders_database_url) as forwarder:
         relay = relays(
             forwarder.url_through(orders_database_url),
+            # An attempt whose outcome the cut kept from being recorded is sent again once
+            # its lease runs out: soon, here.
+            ORDERS_WEBHOOK_TIMEOUT_SECONDS="2",
+            ORDERS_RELAY_LEASE_SECONDS="3",
             ORDERS_DATABASE_CONNECT_TIMEOUT_SECONDS="1",
             ORDERS_DATABASE_COMMAND_TIMEOUT_SECONDS="1",
             ORDERS_DATABASE_POOL_TIMEOUT_SECONDS="1",
