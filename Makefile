@@ -13,6 +13,8 @@ BIN := $(VENV)/bin
 # Development-only admin for `make run`, so that the README walk-through can create products.
 AUTH_ADMIN_EMAIL ?= admin@example.com
 AUTH_ADMIN_PASSWORD ?= admin-password
+# Development only: `make run`'s webhooks may go to receivers on this machine.
+ORDERS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?= true
 
 .PHONY: help install run migrate test lint fmt bench bench-tools clean up down logs
 
@@ -30,8 +32,9 @@ migrate: install ## bring both databases up to date (SQLite under ./var unless *
 	$(BIN)/python -m auth_service migrate
 	$(BIN)/python -m order_service migrate
 
-run: migrate ## run gateway :8000, auth :8001 and orders :8002 until Ctrl-C
+run: migrate ## run gateway :8000, auth :8001, orders :8002 and its relay until Ctrl-C
 	AUTH_ADMIN_EMAIL='$(AUTH_ADMIN_EMAIL)' AUTH_ADMIN_PASSWORD='$(AUTH_ADMIN_PASSWORD)' \
+		ORDERS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES='$(ORDERS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES)' \
 		$(BIN)/honcho --no-colour start --procfile Procfile
 
 # The database tests use TEST_DATABASE_URL, else a Postgres container (testcontainers, needs

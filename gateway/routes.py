@@ -21,6 +21,8 @@ ROUTES = (
     ProxyRoute("/.well-known", upstream="auth", is_public=True, timeout_seconds=5.0),
     ProxyRoute("/orders", upstream="orders", is_public=False),
     ProxyRoute("/products", upstream="orders", is_public=False),
+    ProxyRoute("/events", upstream="orders", is_public=False),
+    ProxyRoute("/webhooks", upstream="orders", is_public=False),
 )
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -13,6 +13,7 @@ from order_service.idempotency import forget_expired_keys
 from order_service.metrics import OrderMetrics
 from order_service.state import OrdersState
 from order_service.store import Store
+from order_service.webhook_addresses import AddressPolicy, Resolver, resolve
 from shared.database import create_engine
 from shared.database_outage import install_database_outage_handler
 from shared.jwks import remote_token_verifier
@@ -22,9 +23,13 @@ from shared.service import create_service_app, platform_middleware
 
 
 def create_app(
-    settings: OrdersSettings | None = None, metrics: ServiceMetrics | None = None
+    settings: OrdersSettings | None = None,
+    metrics: ServiceMetrics | None = None,
+    *,
+    resolver: Resolver = resolve,
 ) -> FastAPI:
-    """The app, its metrics in `metrics` (a registry of its own unless given)."""
+    """The app, its metrics in `metrics` (a registry of its own unless given); `resolver`
+    finds the addresses of webhooks' hosts (tests give their own)."""
     settings = settings or OrdersSettings()
     metrics = metrics or ServiceMetrics()
     order_metrics = OrderMetrics(metrics.registry)
@@ -48,6 +53,7 @@ def create_app(
                 "jwks": jwks,
                 "metrics": metrics,
                 "order_metrics": order_metrics,
+                "address_policy": AddressPolicy.from_settings(settings, resolver),
             }
 
     async def database_answers(state: OrdersState) -> None:

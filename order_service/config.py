@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import DatabaseSettings, ServiceSettings, TokenVerificationSettings
@@ -23,3 +25,61 @@ class OrdersSettings(ServiceSettings, DatabaseSettings, TokenVerificationSetting
     housekeeping_interval_seconds: float = Field(
         default=3600, gt=0, description="Expired idempotency keys are deleted this often."
     )
+
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description="Let webhooks reach private, loopback, link-local and other non-public"
+        " addresses. For development and tests only: in production a webhook must not reach"
+        " the internal network.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A delivery attempt fails after this long without an answer (connecting"
+        " included); also the bound on resolving a webhook's host when it is registered.",
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=86_400,
+        gt=0,
+        description="An endpoint whose every delivery attempt has failed for this long is"
+        " disabled, and says why.",
+    )
+    relay_port: int = Field(
+        default=8003, description="The relay's port, for its health and metrics only."
+    )
+    relay_poll_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often an idle relay looks for new events and deliveries that are due.",
+    )
+    relay_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Events the relay turns into deliveries per transaction, and deliveries"
+        " it claims at most at once.",
+    )
+    relay_concurrency: int = Field(
+        default=16, ge=1, le=1000, description="Deliveries in flight at once, per relay."
+    )
+    relay_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A delivery a relay claimed is anyone's again after this long (when that"
+        " relay died mid-delivery); longer than a delivery attempt may take.",
+    )
+    relay_drain_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="On SIGTERM the relay stops claiming and gives the deliveries in flight"
+        " this long to finish.",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Self:
+        # Otherwise a slow attempt would still be running when another relay takes it over.
+        if self.relay_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "ORDERS_RELAY_LEASE_SECONDS must exceed ORDERS_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self

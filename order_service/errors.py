@@ -49,3 +49,12 @@ class SkuTaken(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     """The key came back with a different request."""
+
+
+class DisallowedWebhookUrl(DomainError):
+    """Webhooks may not go to this URL: not http(s), credentials in it, or an address that is
+    not public (the message says which)."""
+
+
+class WebhookEndpointNotFound(DomainError):
+    pass

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from order_service.errors import OrderNotFound, StaleOrder
+from order_service.events import ACTION_EVENTS, order_event, stock_events
 from order_service.lifecycle import (
     Action,
     Actor,
@@ -19,8 +20,9 @@ from order_service.lifecycle import (
     releases_stock,
 )
 from order_service.money import CURRENCY, to_money
-from order_service.records import LineRecord, OrderRecord, Requested, Snapshot
+from order_service.records import EventType, LineRecord, OrderRecord, ProductRecord, Requested
 from order_service.store import Connection, Store
+from order_service.store.events import insert_events
 from order_service.store.orders import (
     change_status,
     insert_order,
@@ -40,17 +42,18 @@ Versions = frozenset[int] | None
 
 
 def _lines(
-    requested: Sequence[Requested], snapshots: Mapping[uuid.UUID, Snapshot]
+    requested: Sequence[Requested], products: Mapping[uuid.UUID, ProductRecord]
 ) -> list[LineRecord]:
-    """Order lines in the client's order, each with its product as it is now."""
+    """Order lines in the client's order, each with its product's name and price as they
+    are now."""
     return [
         LineRecord(
             product_id=line.product_id,
-            sku=snapshots[line.product_id].sku,
-            name=snapshots[line.product_id].name,
+            sku=products[line.product_id].sku,
+            name=products[line.product_id].name,
             quantity=line.quantity,
-            unit_price=snapshots[line.product_id].unit_price,
-            line_total=to_money(snapshots[line.product_id].unit_price * line.quantity),
+            unit_price=products[line.product_id].price,
+            line_total=to_money(products[line.product_id].price * line.quantity),
         )
         for line in requested
     ]
@@ -68,9 +71,10 @@ async def place(
     connection: Connection, user_id: uuid.UUID, requested: Sequence[Requested]
 ) -> OrderRecord:
     """Reserve the stock and record the order with its prices as they are now, in the
-    caller's transaction: one statement per product, one for the order, one for its lines."""
-    snapshots = await reserve_stock(connection, requested)
-    lines = _lines(requested, snapshots)
+    caller's transaction: one statement per product, one for the order, one for its lines,
+    and one for the events (the order placed, each product's stock changed)."""
+    products = await reserve_stock(connection, requested)
+    lines = _lines(requested, products)
     now = utc_now()
     order = OrderRecord(
         id=uuid.uuid4(),
@@ -84,6 +88,8 @@ async def place(
         updated_at=now,
     )
     await insert_order(connection, order)
+    placed = order_event(EventType.ORDER_PLACED, order)
+    await insert_events(connection, [placed, *stock_events(products.values())])
     return order
 
 
@@ -176,9 +182,13 @@ async def change_order(
             difference[new.product_id] += new.quantity
         for old in order.lines:
             difference[old.product_id] -= old.quantity
-        snapshots = await change_stock(connection, difference)
-        lines = _lines(requested, snapshots)
-        return await replace_lines(connection, order, lines, total=_total(lines), now=utc_now())
+        products = await change_stock(connection, difference)
+        lines = _lines(requested, products)
+        order = await replace_lines(connection, order, lines, total=_total(lines), now=utc_now())
+        moved = [products[product_id] for product_id in products if difference[product_id]]
+        changed = order_event(EventType.ORDER_CHANGED, order)
+        await insert_events(connection, [changed, *stock_events(moved)])
+        return order
 
 
 async def act_on_order(
@@ -193,8 +203,12 @@ async def act_on_order(
     async with store.writing() as connection:
         order = await _lock_to_change(connection, order_id, viewer, versions, action)
         status = next_status(order.status, action)
+        moved: dict[uuid.UUID, ProductRecord] = {}
         if releases_stock(action):
-            await change_stock(
+            moved = await change_stock(
                 connection, {line.product_id: -line.quantity for line in order.lines}
             )
-        return await change_status(connection, order, status, now=utc_now())
+        order = await change_status(connection, order, status, now=utc_now())
+        acted = order_event(ACTION_EVENTS[action], order)
+        await insert_events(connection, [acted, *stock_events(moved.values())])
+        return order

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from order_service.lifecycle import OrderStatus
 from order_service.money import format_money
-from order_service.records import Requested
+from order_service.records import AggregateType, EventRecord, EventType, Requested
 from shared.text import SingleLineText
 
 # Money in: a positive amount with at most two decimal places ("12.50" or 12.5), at most a
@@ -129,4 +129,144 @@ class OrderOut(BaseModel):
 
 class OrderPage(BaseModel):
     items: list[OrderOut]
+    next_cursor: str | None
+
+
+class AggregateOut(BaseModel):
+    type: AggregateType
+    id: uuid.UUID
+    version: int = Field(description="The order's or product's version the event is about.")
+
+
+class EventOut(BaseModel):
+    """An event, in the feed and as a webhook's body."""
+
+    id: uuid.UUID = Field(description="Stable: a webhook may come twice; de-duplicate on it.")
+    type: EventType
+    occurred_at: datetime
+    aggregate: AggregateOut
+    data: dict[str, Any] = Field(
+        description="The order or product as the API shows it at `aggregate.version`."
+    )
+
+    @classmethod
+    def of(cls, event: EventRecord) -> EventOut:
+        return cls(
+            id=event.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            aggregate=AggregateOut(
+                type=event.aggregate_type, id=event.aggregate_id, version=event.aggregate_version
+            ),
+            data=event.data,
+        )
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(
+        description="Where to go on from, now or later: the feed has no end. Null only while"
+        " the feed is still empty."
+    )
+
+
+def _each_once(event_types: list[EventType]) -> list[EventType]:
+    if len(set(event_types)) != len(event_types):
+        raise ValueError("each type may appear once only")
+    return event_types
+
+
+EventTypesIn = Annotated[
+    list[EventType],
+    Field(min_length=1, description="The types of event the endpoint receives."),
+    AfterValidator(_each_once),
+]
+WebhookUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description="An http(s) URL without credentials, on a public address.",
+        examples=["https://hooks.example.com/orders"],
+    ),
+]
+Description = Annotated[SingleLineText, Field(max_length=500)]
+
+
+class WebhookEndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl
+    event_types: EventTypesIn
+    description: Description = ""
+
+
+class WebhookEndpointChange(BaseModel):
+    """Any of the fields; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    event_types: EventTypesIn | None = None
+    description: Description | None = None
+    enabled: bool | None = Field(
+        default=None, description="`true` enables a disabled endpoint again (and clears why)."
+    )
+
+    @field_validator("url", "event_types", "description", "enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+    def changes(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
+
+
+class WebhookEndpointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    url: str
+    event_types: list[EventType]
+    description: str
+    enabled: bool
+    disabled_reason: str | None = Field(
+        description="Why the endpoint is disabled: by an admin, or its deliveries kept failing."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    secret: str = Field(
+        description="The signing secret (`whsec_…`). Shown this once: keep it now.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class WebhookEndpointList(BaseModel):
+    items: list[WebhookEndpointOut]
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(
+        description="The new signing secret; the previous one signs beside it for 24 hours."
+    )
+
+
+class WebhookAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    event_id: uuid.UUID
+    attempt: int = Field(description="1 for the first attempt at delivering this event.")
+    status_code: int | None = Field(description="The answer's status; null when none came.")
+    error: str | None = Field(description="What went wrong, when the attempt failed.")
+    duration_ms: int
+    at: datetime
+
+
+class WebhookAttemptPage(BaseModel):
+    items: list[WebhookAttemptOut]
     next_cursor: str | None

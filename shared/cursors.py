@@ -86,3 +86,51 @@ class Cursor:
                 return cls(created_at, uuid.UUID(item_id))
             case _:
                 raise ValueError("not a position")
+
+
+# Both databases store the keys as signed 64-bit integers: a larger one was never given out.
+_MAX_KEY = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SequenceCursor:
+    """The position after the last item of a page of a listing ordered by two whole numbers,
+    oldest first: a feed read in (`major`, `minor`) order."""
+
+    major: int
+    minor: int
+
+    def encode(self, scope: str = "") -> str:
+        payload = json.dumps([self.major, self.minor]).encode()
+        raw = _check(scope, payload) + payload
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str, scope: str = "") -> SequenceCursor:
+        """Parse a cursor this listing (`scope`) gave out; raises `InvalidCursor` otherwise
+        (as strictly as `Cursor.decode`: only the exact text `encode` makes)."""
+        if len(text) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor(text)
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            check, payload = raw[:_CHECK_BYTES], raw[_CHECK_BYTES:]
+            if not hmac.compare_digest(check, _check(scope, payload)):
+                raise ValueError("checksum")
+            cursor = cls._parse(json.loads(payload))
+        except (binascii.Error, ValueError):
+            raise InvalidCursor(text) from None
+        if cursor.encode(scope) != text:
+            raise InvalidCursor(text)
+        return cursor
+
+    @classmethod
+    def _parse(cls, position: object) -> SequenceCursor:
+        """The position as JSON gave it: exactly `[major, minor]`, whole numbers in range
+        (bool is an int to Python; neither it nor a float is a position)."""
+        match position:
+            case [int() as major, int() as minor] if all(
+                type(key) is int and 0 <= key <= _MAX_KEY for key in (major, minor)
+            ):
+                return cls(major, minor)
+            case _:
+                raise ValueError("not a position")

@@ -105,7 +105,7 @@ def test_every_environment_variable_set_is_one_the_service_reads(
     compose: dict[str, Any],
 ) -> None:
     for name, (_, _, settings) in SERVICES.items():
-        for service_name in (name, f"{name}-migrate"):
+        for service_name in (name, f"{name}-migrate", f"{name}-relay"):
             service = compose["services"].get(service_name)
             if service is None:
                 continue
@@ -324,3 +324,22 @@ def test_a_service_probe_fails_when_nothing_listens(compose: dict[str, Any]) -> 
     probe = _auth_probe_at(compose, free_port())
 
     assert subprocess.run(probe, capture_output=True, check=False, timeout=30).returncode != 0
+
+
+def test_the_relay_runs_the_orders_image_after_its_migrations_with_a_way_out(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    relay, orders = services["orders-relay"], services["orders"]
+
+    assert (relay["image"], relay["pull_policy"]) == (orders["image"], "never")
+    assert relay["command"] == ["python", "-m", "order_service", "relay"]
+    assert relay["environment"] == orders["environment"]
+    assert relay["depends_on"]["orders-migrate"]["condition"] == "service_completed_successfully"
+    port = OrdersSettings.model_fields["relay_port"].default
+    assert f"/dev/tcp/127.0.0.1/{port} " in " ".join(relay["healthcheck"]["test"])
+    # Webhooks go to the internet: the backend network has no way out, the edge one has.
+    assert set(relay["networks"]) == {"backend", "edge"}
+    assert not compose["networks"]["edge"].get("internal")
+    drain = OrdersSettings.model_fields["relay_drain_seconds"].default
+    assert int(relay["stop_grace_period"].removesuffix("s")) > 20 + drain

@@ -38,6 +38,8 @@ EXPECTED_SECRETS = {
     ("auth-signing-keys", "signing-key.pem"),
 }
 UVICORN_GRACEFUL_SHUTDOWN_SECONDS = 20
+# Internal ranges a webhook must never reach (the relay's egress excepts each of them).
+INTERNAL_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 # Variables a container may set that no settings class reads.
 STANDARD_ENVIRONMENT = {"TZ", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
 # The one writable directory of a read-only root filesystem: an emptyDir.
@@ -417,6 +419,7 @@ def test_only_the_gateway_is_reachable_from_outside_the_platform(
         "gateway": {"*"},
         "auth": {"gateway", "orders"},
         "orders": {"gateway"},
+        "orders-relay": set(),
         "redis": {"gateway"},
     }
 
@@ -445,3 +448,62 @@ def test_network_policies_admit_the_ports_their_pods_listen_on(
             listening = {port["containerPort"] for port in _only_container(target)["ports"]}
             for rule in policy["spec"].get("ingress", []):
                 assert {port["port"] for port in rule["ports"]} <= listening
+
+
+def test_the_relay_runs_the_orders_image_with_the_orders_settings(
+    manifests: list[Manifest],
+) -> None:
+    deployments = _of_kind(manifests, "Deployment")
+    relay, orders = deployments["orders-relay"], deployments["orders"]
+    container, served = _only_container(relay), _only_container(orders)
+    variables = _environment(container, _of_kind(manifests, "ConfigMap"))
+    [port] = container["ports"]
+
+    assert container["args"] == ["python", "-m", "order_service", "relay"]
+    assert container["image"] == served["image"]
+    assert (container["envFrom"], container["env"]) == (served["envFrom"], served["env"])
+    assert not set(variables) - _env_names(OrdersSettings) - STANDARD_ENVIRONMENT
+    assert port["containerPort"] == OrdersSettings.model_fields["relay_port"].default
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    assert relay["spec"]["replicas"] >= 2
+    # Nothing calls it: no Service selects it.
+    for service in _of_kind(manifests, "Service").values():
+        assert not _selects(service["spec"]["selector"], _pod_labels(relay))
+
+
+def test_the_relay_drains_within_its_grace_period(manifests: list[Manifest]) -> None:
+    relay = _of_kind(manifests, "Deployment")["orders-relay"]
+    drain = OrdersSettings.model_fields["relay_drain_seconds"].default
+
+    grace = relay["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > UVICORN_GRACEFUL_SHUTDOWN_SECONDS + drain
+
+
+def test_the_relay_reaches_its_database_dns_and_public_web_servers_only(
+    manifests: list[Manifest],
+) -> None:
+    relay = _of_kind(manifests, "Deployment")["orders-relay"]
+    [policy] = [
+        policy
+        for policy in _of_kind(manifests, "NetworkPolicy").values()
+        if "Egress" in policy["spec"]["policyTypes"]
+        and _selects(policy["spec"]["podSelector"]["matchLabels"], _pod_labels(relay))
+    ]
+    rules = policy["spec"]["egress"]
+    ports = {(port["protocol"], port["port"]) for rule in rules for port in rule["ports"]}
+    [web] = [rule for rule in rules if "to" in rule]
+
+    assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 80), ("TCP", 443)}
+    assert {(port["protocol"], port["port"]) for port in web["ports"]} == {
+        ("TCP", 80),
+        ("TCP", 443),
+    }
+    [ipv4] = [peer["ipBlock"] for peer in web["to"] if peer["ipBlock"]["cidr"] == "0.0.0.0/0"]
+    assert set(INTERNAL_NETWORKS) <= set(ipv4["except"])
+    # Only the relay's egress is restricted.
+    assert all(
+        "Egress" not in other["spec"]["policyTypes"]
+        for other in _of_kind(manifests, "NetworkPolicy").values()
+        if other is not policy
+    )

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from order_service.errors import (
+    DisallowedWebhookUrl,
     DomainError,
     IdempotencyKeyReused,
     OrderNotFound,
@@ -21,6 +22,7 @@ from order_service.errors import (
     SkuTaken,
     StaleOrder,
     UnknownProducts,
+    WebhookEndpointNotFound,
 )
 from order_service.lifecycle import (
     Action,
@@ -140,6 +142,23 @@ def _idempotency_key_reused(_: IdempotencyKeyReused) -> Problem:
             ]
         },
     )
+
+
+@_problem_for(DisallowedWebhookUrl)
+def _disallowed_webhook_url(error: DisallowedWebhookUrl) -> Problem:
+    return Problem(
+        422,
+        f"Webhooks cannot go to this URL: {error}.",
+        slug="validation-error",
+        extensions={
+            "errors": [{"loc": ["body", "url"], "msg": str(error), "type": "disallowed_url"}]
+        },
+    )
+
+
+@_problem_for(WebhookEndpointNotFound)
+def _webhook_endpoint_not_found(_: WebhookEndpointNotFound) -> Problem:
+    return Problem(404, "No such webhook endpoint.")
 
 
 @_problem_for(ActionForbidden)

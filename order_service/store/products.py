@@ -27,11 +27,16 @@ _COLUMNS = (
     Product.stock,
     Product.created_at,
     Product.updated_at,
+    Product.version,
 )
+# Every column of a product, in the record's fields: what the stock's statements return too.
+PRODUCT_COLUMNS = _COLUMNS
 _READ = select(*_COLUMNS).where(Product.id == bindparam("product_id", type_=Uuid))
+_LOCKED_READ = _READ.with_for_update()
 
 
-def _product_of(row: Row[*tuple[Any, ...]]) -> ProductRecord:
+def product_of(row: Row[*tuple[Any, ...]]) -> ProductRecord:
+    """A product from a row of `PRODUCT_COLUMNS`."""
     return ProductRecord(**row._mapping)  # the columns are the record's fields
 
 
@@ -48,7 +53,14 @@ async def insert_product(connection: AsyncConnection, product: ProductRecord) ->
 
 async def read_product(connection: AsyncConnection, product_id: uuid.UUID) -> ProductRecord | None:
     row = (await connection.execute(_READ, {"product_id": product_id})).one_or_none()
-    return _product_of(row) if row is not None else None
+    return product_of(row) if row is not None else None
+
+
+async def lock_product(connection: AsyncConnection, product_id: uuid.UUID) -> ProductRecord | None:
+    """The product, locked until the transaction ends (on SQLite, the transaction holds the
+    database's write lock already)."""
+    row = (await connection.execute(_LOCKED_READ, {"product_id": product_id})).one_or_none()
+    return product_of(row) if row is not None else None
 
 
 async def read_products_page(
@@ -63,7 +75,7 @@ async def read_products_page(
         scope=PRODUCTS_SCOPE,
     )
     rows = (await connection.execute(statement)).all()
-    return page_of([_product_of(row) for row in rows], limit, PRODUCTS_SCOPE)
+    return page_of([product_of(row) for row in rows], limit, PRODUCTS_SCOPE)
 
 
 async def update_product(
@@ -73,12 +85,13 @@ async def update_product(
     *,
     now: datetime,
 ) -> ProductRecord | None:
-    """Set the given fields (name, price, stock); the product as it is now, or None."""
+    """Set the given fields (name, price, stock) at the product's next version; the product
+    as it is now, or None."""
     statement = (
         update(Product)
         .where(Product.id == product_id)
-        .values(**changes, updated_at=now)
+        .values(**changes, updated_at=now, version=Product.version + 1)
         .returning(*_COLUMNS)
     )
     row = (await connection.execute(statement)).one_or_none()
-    return _product_of(row) if row is not None else None
+    return product_of(row) if row is not None else None

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_service.errors import OutOfStock, UnknownProducts
 from order_service.models import Product
-from order_service.records import Requested, Snapshot
+from order_service.records import ProductRecord, Requested
+from order_service.store.products import PRODUCT_COLUMNS, product_of
 from shared.database import UTCDateTime, utc_now
 
 
@@ -30,8 +31,8 @@ async def ensure_products_exist(
         raise UnknownProducts(unknown)
 
 
-_SNAPSHOT_COLUMNS = (Product.sku, Product.name, Product.price)
-# Built once: a statement built per call costs more CPU than its round trip.
+# Built once: a statement built per call costs more CPU than its round trip. Each returns the
+# whole product: an order line copies its name and price, and its event shows all of it.
 _TAKE = (
     update(Product)
     .where(
@@ -41,13 +42,14 @@ _TAKE = (
     .values(
         stock=Product.stock - bindparam("taken", type_=Integer),
         updated_at=bindparam("changed_at", type_=UTCDateTime),
+        version=Product.version + 1,
     )
-    .returning(*_SNAPSHOT_COLUMNS)
+    .returning(*PRODUCT_COLUMNS)
 )
-# Unchanged, but locked like the others: its snapshot must not move meanwhile.
+# Unchanged, but locked like the others: its name and price must not move meanwhile.
 # FOR NO KEY UPDATE, as the UPDATEs take: foreign-key checks still pass.
 _LOCK = (
-    select(*_SNAPSHOT_COLUMNS)
+    select(*PRODUCT_COLUMNS)
     .where(Product.id == bindparam("taken_id", type_=Uuid))
     .with_for_update(key_share=True)
 )
@@ -55,13 +57,14 @@ _LOCK = (
 
 async def change_stock(
     connection: AsyncConnection, taken: Mapping[uuid.UUID, int]
-) -> dict[uuid.UUID, Snapshot]:
-    """Take `taken[id]` units of each product (a negative number gives units back).
+) -> dict[uuid.UUID, ProductRecord]:
+    """Take `taken[id]` units of each product (a negative number gives units back; a product
+    with 0 is only locked), each moved product at its next version.
 
     Raises `OutOfStock` for the first product short of units (or not in the catalogue); the
     caller's transaction then undoes the others. Returns each product as it is now.
     """
-    snapshots: dict[uuid.UUID, Snapshot] = {}
+    products: dict[uuid.UUID, ProductRecord] = {}
     now = utc_now()
     for product_id, quantity in sorted(taken.items()):
         if quantity == 0:
@@ -77,13 +80,13 @@ async def change_stock(
         row = result.one_or_none()
         if row is None:
             raise OutOfStock(product_id)
-        snapshots[product_id] = Snapshot(row.sku, row.name, row.price)
-    return snapshots
+        products[product_id] = product_of(row)
+    return products
 
 
 async def reserve_stock(
     connection: AsyncConnection, requested: Sequence[Requested]
-) -> dict[uuid.UUID, Snapshot]:
+) -> dict[uuid.UUID, ProductRecord]:
     """Take the requested quantities out of stock, or raise and take nothing.
 
     One statement per product when every product is known and in stock; only a failure asks

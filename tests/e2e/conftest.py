@@ -1,4 +1,5 @@
-"""The whole platform as real processes: three `python -m <service> serve` on free ports."""
+"""The whole platform as real processes: three `python -m <service> serve` on free ports, and
+the order service's relay (`python -m order_service relay`) beside them."""
 
 from __future__ import annotations
 
@@ -105,7 +106,12 @@ def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Stack:
 def _running_stack(
     workdir: Path, auth_database_url: str, orders_database_url: str
 ) -> Iterator[Stack]:
-    ports = {"gateway": free_port(), "auth": free_port(), "orders": free_port()}
+    ports = {
+        "gateway": free_port(),
+        "auth": free_port(),
+        "orders": free_port(),
+        "relay": free_port(),
+    }
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {
         **os.environ,
@@ -121,6 +127,10 @@ def _running_stack(
         "ORDERS_PORT": str(ports["orders"]),
         "ORDERS_DATABASE_URL": orders_database_url,
         "ORDERS_JWKS_URL": f"{urls['auth']}/.well-known/jwks.json",
+        "ORDERS_RELAY_PORT": str(ports["relay"]),
+        "ORDERS_RELAY_POLL_INTERVAL_SECONDS": "0.1",
+        # The tests' webhook receivers listen on 127.0.0.1.
+        "ORDERS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
         "GATEWAY_PORT": str(ports["gateway"]),
         "GATEWAY_AUTH_URL": urls["auth"],
         "GATEWAY_ORDERS_URL": urls["orders"],
@@ -128,16 +138,21 @@ def _running_stack(
     }
     _migrate(["auth_service", "order_service"], env)
 
-    modules = {"gateway": "gateway", "auth": "auth_service", "orders": "order_service"}
-    logs = {name: workdir / f"{name}.log" for name in modules}
+    commands = {
+        "gateway": ("gateway", "serve"),
+        "auth": ("auth_service", "serve"),
+        "orders": ("order_service", "serve"),
+        "relay": ("order_service", "relay"),
+    }
+    logs = {name: workdir / f"{name}.log" for name in commands}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", module, "serve"],
+            [sys.executable, "-m", *command],
             env=env,
             stdout=logs[name].open("wb"),
             stderr=subprocess.STDOUT,
         )
-        for name, module in modules.items()
+        for name, command in commands.items()
     ]
     try:
         for name, url in urls.items():

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
-from tests.support.servers import wait_until
+from tests.support.receiver import Receiver
+from tests.support.servers import running_server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -238,3 +239,56 @@ def test_the_readme_walkthrough_works_as_written(stack: Stack) -> None:
     # The gateway refused it itself: it never went upstream.
     assert "server-timing: auth;dur=" in refusal
     assert "upstream;dur=0.0" in refusal
+
+
+def test_an_order_placed_paid_and_shipped_through_the_gateway_reaches_a_webhook_in_order(
+    client: httpx.Client,
+) -> None:
+    admin = _token(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    alice = _user(client)
+    receiver = Receiver()
+    with running_server(receiver.app) as receiver_url:
+        created = client.post(
+            "/webhooks",
+            json={
+                "url": f"{receiver_url}/hooks",
+                "event_types": ["order.placed", "order.paid", "order.shipped"],
+                "description": "Fulfilment",
+            },
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        endpoint = created.json()
+        try:
+            sku = f"E2E-{uuid.uuid4().hex[:8]}"
+            product = client.post(
+                "/products",
+                json={"sku": sku, "name": "Lamp", "price": "30.00", "stock": 3},
+                headers=admin,
+            ).json()
+            order = client.post(
+                "/orders",
+                json={"items": [{"product_id": product["id"], "quantity": 1}]},
+                headers=alice,
+            ).json()
+            assert client.post(f"/orders/{order['id']}/pay", headers=alice).status_code == 200
+            shipped = client.post(f"/orders/{order['id']}/ship", headers=admin)
+            assert shipped.status_code == 200
+
+            wait_until(lambda: len(receiver.types_of(order["id"])) == 3, 60, "the three webhooks")
+        finally:
+            client.delete(f"/webhooks/{endpoint['id']}", headers=admin)
+
+    # Verified by the Standard Webhooks reference library, with the secret shown once.
+    events = [
+        received.verified_with(endpoint["secret"])
+        for received in receiver.received
+        if received.event["aggregate"]["id"] == order["id"]
+    ]
+    assert [event["type"] for event in events] == ["order.placed", "order.paid", "order.shipped"]
+    assert [event["aggregate"]["version"] for event in events] == [1, 2, 3]
+    assert events[-1]["data"] == shipped.json()
+    # The same events are in the feed, through the gateway: Alice reads her own.
+    feed = client.get("/events", params={"type": "order.shipped", "limit": 100}, headers=alice)
+    assert feed.status_code == 200
+    assert [event["id"] for event in feed.json()["items"]] == [events[-1]["id"]]

@@ -3,8 +3,9 @@ SQLite again), and tokens verified through a real JWKS endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -111,3 +112,54 @@ async def act(
     **headers: str,
 ) -> httpx.Response:
     return await client.post(f"/orders/{order['id']}/{action}", headers={**who, **headers})
+
+
+# On Postgres the feed shows an event once every transaction that could precede it has ended:
+# a moment after it commits on a busy server (other tests' transactions count too).
+FEED_DEADLINE_SECONDS = 20.0
+
+
+async def read_feed(
+    client: httpx.AsyncClient, who: dict[str, str], **params: Any
+) -> list[dict[str, Any]]:
+    """Every event of the feed that `who` may read now, oldest first, page by page."""
+    events: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
+        response = await client.get("/events", params=query, headers=who)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        events.extend(page["items"])
+        if len(page["items"]) < 100:
+            return events
+        cursor = page["next_cursor"]
+
+
+async def feed_when(
+    client: httpx.AsyncClient,
+    who: dict[str, str],
+    is_complete: Callable[[list[dict[str, Any]]], bool],
+    **params: Any,
+) -> list[dict[str, Any]]:
+    """The feed `who` may read, once `is_complete` says it holds what the test waits for."""
+    async with asyncio.timeout(FEED_DEADLINE_SECONDS):
+        # Polled: what it waits for happens in the database.
+        while not is_complete(events := await read_feed(client, who, **params)):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    return events
+
+
+def about(events: list[dict[str, Any]], resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events about an order or product, oldest first."""
+    return [event for event in events if event["aggregate"]["id"] == resource["id"]]
+
+
+async def events_about(
+    client: httpx.AsyncClient, admin: dict[str, str], resource: dict[str, Any], count: int
+) -> list[dict[str, Any]]:
+    """The events about `resource`, once there are `count` of them."""
+    return about(
+        await feed_when(client, admin, lambda events: len(about(events, resource)) >= count),
+        resource,
+    )

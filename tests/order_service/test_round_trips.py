@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,7 +14,11 @@ import pytest
 from order_service.app import create_app
 from order_service.config import OrdersSettings
 from order_service.idempotency import forget_expired_keys
+from order_service.records import AggregateType, EventRecord, EventType
 from order_service.store import Store
+from order_service.store.events import insert_events
+from shared.database import create_engine
+from shared.settings import DatabaseSettings
 from tests.order_service.conftest import Catalogue, place_order
 from tests.shared.round_trips import RoundTripCounter
 from tests.support.apps import app_client
@@ -74,7 +80,7 @@ async def test_reading_an_order_is_one_round_trip(
     assert counter.round_trips - before == 1
 
 
-async def test_placing_a_one_line_order_is_five_round_trips(
+async def test_placing_a_one_line_order_is_six_round_trips(
     client: httpx.AsyncClient,
     counter: RoundTripCounter,
     admin: dict[str, str],
@@ -87,8 +93,39 @@ async def test_placing_a_one_line_order_is_five_round_trips(
     response = await place_order(client, alice, (product, 1))
 
     assert response.status_code == 201
-    # BEGIN; the stock (with the product's snapshot); the order; its lines; COMMIT.
-    assert counter.round_trips - before == 5
+    # BEGIN; the stock (returning the product); the order; its lines; its events (the order
+    # placed, the product's stock changed: the outbox's one round trip); COMMIT.
+    assert counter.round_trips - before == 6
+
+
+async def test_the_events_of_a_change_are_one_statement_whatever_their_number(
+    counter: RoundTripCounter, orders_database_url: str
+) -> None:
+    engine = create_engine(DatabaseSettings(database_url=counter.url_through(orders_database_url)))
+    try:
+        async with engine.begin() as connection:
+            await insert_events(connection, [_event(), _event()])  # prepares the statement
+            before = (counter.round_trips, counter.executions)
+            await insert_events(connection, [_event() for _ in range(5)])
+            after = (counter.round_trips, counter.executions)
+    finally:
+        await engine.dispose()
+
+    # One multi-row INSERT: one round trip, one execution on the server.
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+def _event() -> EventRecord:
+    return EventRecord(
+        id=uuid.uuid4(),
+        type=EventType.PRODUCT_STOCK_CHANGED,
+        occurred_at=datetime.now(UTC),
+        aggregate_type=AggregateType.PRODUCT,
+        aggregate_id=uuid.uuid4(),
+        aggregate_version=2,
+        user_id=None,
+        data={"stock": 1},
+    )
 
 
 async def test_listing_orders_is_one_round_trip(

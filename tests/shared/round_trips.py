@@ -20,13 +20,17 @@ from tests.support.tcp_forwarder import TcpForwarder
 _SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
 _PRE_STARTUP_CODES = frozenset({_SSL_REQUEST, _GSSENC_REQUEST})
 _ROUND_TRIP_MESSAGES = frozenset({b"S", b"Q"})
+_EXECUTE = b"E"
 
 
 class RoundTripCounter(TcpForwarder):
     """A forwarder to a Postgres server; `round_trips` counts, over every relayed
-    connection, the messages after which a client waits for the server."""
+    connection, the messages after which a client waits for the server, and `executions` the
+    statements it runs with the extended protocol (a driver may send several before it waits:
+    asyncpg's `executemany`)."""
 
     round_trips = 0
+    executions = 0
 
     def url_through(self, database_url: str) -> str:
         """`database_url`, reaching its server through this relay (without TLS, which would
@@ -51,6 +55,8 @@ class RoundTripCounter(TcpForwarder):
                 (length,) = struct.unpack("!i", header[1:])
                 if header[:1] in _ROUND_TRIP_MESSAGES:
                     self.round_trips += 1
+                elif header[:1] == _EXECUTE:
+                    self.executions += 1
                 writer.write(header + await reader.readexactly(length - 4))
                 await writer.drain()
         with contextlib.suppress(OSError):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.cursors import MAX_CURSOR_LENGTH, Cursor, InvalidCursor
+from shared.cursors import MAX_CURSOR_LENGTH, Cursor, InvalidCursor, SequenceCursor
 
 # Examples are cheap, but a loaded machine must not fail a test on hypothesis's deadline.
 property_test = settings(deadline=None, max_examples=300)
@@ -171,3 +171,53 @@ def test_a_cursor_is_good_only_for_the_listing_that_made_it() -> None:
     assert Cursor.decode(text, "orders|*|paid")
     with pytest.raises(InvalidCursor):
         Cursor.decode(text, "orders|*|pending")
+
+
+@property_test
+@given(
+    position=json_values | st.tuples(json_values, json_values).map(list),
+    scope=st.text(max_size=20),
+)
+@example(position=[True, 1], scope="")
+@example(position=[1.0, 1], scope="")
+@example(position=[2**63, 1], scope="")
+def test_a_sequence_cursor_with_a_valid_checksum_around_any_json_is_decoded_or_refused(
+    position: object, scope: str
+) -> None:
+    text = _signed(json.dumps(position).encode(), scope)
+    try:
+        cursor = SequenceCursor.decode(text, scope)
+    except InvalidCursor:
+        return
+    assert cursor.encode(scope) == text
+
+
+def test_a_sequence_cursor_survives_its_round_trip() -> None:
+    cursor = SequenceCursor(2**40 + 7, 12)
+
+    assert SequenceCursor.decode(cursor.encode("feed"), "feed") == cursor
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[1]",
+        b"[1, 2, 3]",
+        b'["1", 2]',
+        b"[1.0, 2]",
+        b"[true, 2]",
+        b"[-1, 2]",
+        b"[1, 9223372036854775808]",
+    ],
+    ids=["short", "long", "string", "float", "bool", "negative", "too-large"],
+)
+def test_a_sequence_cursor_holds_two_whole_numbers_a_database_can_store(payload: bytes) -> None:
+    with pytest.raises(InvalidCursor):
+        SequenceCursor.decode(_signed(payload))
+
+
+def test_a_sequence_cursor_is_refused_by_another_listing() -> None:
+    text = SequenceCursor(1, 2).encode("events|alice")
+
+    with pytest.raises(InvalidCursor):
+        SequenceCursor.decode(text, "events|bob")
