@@ -41,6 +41,7 @@ from auth_service.tokens import issue_access_token
 from auth_service.users import EmailTaken, get_user, register_user
 from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity, Unauthorized
+from shared.problem_types import EMAIL_TAKEN
 from shared.problems import Problem
 from shared.state import lifespan_state
 
@@ -102,9 +103,7 @@ async def register(body: RegisterRequest, session: DatabaseSession, state: State
         async with session.begin():
             user = await register_user(session, state["passwords"], body.email, body.password)
     except EmailTaken:
-        raise Problem(
-            409, "An account with this email already exists.", slug="email-taken"
-        ) from None
+        raise Problem(EMAIL_TAKEN, "An account with this email already exists.") from None
     return UserOut.model_validate(user)
 
 

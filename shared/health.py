@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from shared.problem_types import NOT_READY
 from shared.problems import problem_response
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         results = {name: reason or "ok" for name, reason in zip(names, reasons, strict=True)}
         if any(reasons):
             failing = ", ".join(name for name, reason in zip(names, reasons, strict=True) if reason)
-            return problem_response(503, f"Not ready: {failing}.", extensions={"checks": results})
+            return problem_response(
+                NOT_READY, f"Not ready: {failing}.", extensions={"checks": results}
+            )
         return JSONResponse({"status": "ready", "checks": results})
 
     return router

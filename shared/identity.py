@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.problem_types import FORBIDDEN, UNAUTHORIZED
 from shared.problems import Problem
 from shared.state import VerifyingState
 from shared.tokens import Identity, InvalidToken, Verifier
@@ -24,12 +25,14 @@ class Unauthorized(Problem):
     def __init__(self, reason: str = MISSING_TOKEN) -> None:
         if reason == MISSING_TOKEN:
             super().__init__(
-                401, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+                UNAUTHORIZED,
+                "A bearer token is required.",
+                headers={"WWW-Authenticate": "Bearer"},
             )
         else:
             challenge = f'Bearer error="invalid_token", error_description="{reason}"'
             super().__init__(
-                401,
+                UNAUTHORIZED,
                 f"The access token is not valid: {reason}.",
                 headers={"WWW-Authenticate": challenge},
             )
@@ -67,7 +70,7 @@ CurrentIdentity = Annotated[Identity, Depends(authenticate)]
 
 async def require_admin(identity: CurrentIdentity) -> Identity:
     if not identity.is_admin:
-        raise Problem(403, "This operation needs the admin role.")
+        raise Problem(FORBIDDEN, "This operation needs the admin role.")
     return identity
 
 

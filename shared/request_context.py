@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.problem_types import INTERNAL_ERROR
+
 logger = logging.getLogger("shared.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -48,9 +50,9 @@ def _request_id_from(scope: Scope) -> str:
 def _internal_error_body(request_id: str) -> bytes:
     return json.dumps(
         {
-            "type": "about:blank",
-            "title": "Internal Server Error",
-            "status": 500,
+            "type": INTERNAL_ERROR.uri,
+            "title": INTERNAL_ERROR.title,
+            "status": INTERNAL_ERROR.status,
             "detail": "An unexpected error occurred; it has been logged.",
             "request_id": request_id,
         }

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from shared.metrics import ServiceMetrics
+from shared.problem_types import SKU_TAKEN
 from shared.problems import Problem
 from shared.service import create_service_app, platform_middleware
 from tests.support.apps import served
@@ -49,7 +50,7 @@ def build_frame_app(
 
     @app.get("/conflict")
     async def conflict() -> None:
-        raise Problem(409, "Already there.", slug="already-there", extensions={"hint": "x"})
+        raise Problem(SKU_TAKEN, "Already there.", extensions={"hint": "x"})
 
     @app.get("/boom")
     async def boom() -> None:
