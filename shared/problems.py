@@ -13,7 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.cursors import InvalidCursor
 from shared.problem_types import (
@@ -128,11 +130,25 @@ async def _handle_problem(_: Request, exc: Exception) -> JSONResponse:
     return render_problem(exc)
 
 
-async def _handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     # The statuses the framework raises (unmapped would be a bug: logged, and a 500).
     problem_type = FOR_STATUS[exc.status_code]
-    return problem_response(problem_type, _FRAMEWORK_DETAILS[problem_type], headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if problem_type is METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem_response(problem_type, _FRAMEWORK_DETAILS[problem_type], headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path takes. The framework's 405 names those of the first
+    route on the path only, and a path may have one route per method."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _handle_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:

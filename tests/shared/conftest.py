@@ -48,6 +48,10 @@ def build_frame_app(
     async def add_widget(widget: Widget) -> dict[str, str]:
         return {"name": widget.name}
 
+    @app.get("/widgets")
+    async def list_widgets() -> list[str]:
+        return []
+
     @app.get("/conflict")
     async def conflict() -> None:
         raise Problem(SKU_TAKEN, "Already there.", extensions={"hint": "x"})

@@ -84,6 +84,14 @@ async def test_wrong_method_is_a_405_problem(frame_client: httpx.AsyncClient) ->
     assert response.headers["content-type"] == PROBLEM
 
 
+async def test_a_405_allows_every_method_of_the_path(frame_client: httpx.AsyncClient) -> None:
+    # Found by fuzzing: the framework named only the methods of the path's first route.
+    response = await frame_client.options("/widgets")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
 async def test_raised_problem_keeps_its_type_and_extensions(
     frame_client: httpx.AsyncClient,
 ) -> None:
