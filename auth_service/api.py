@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -15,6 +14,7 @@ from auth_service.keys import jwks_document
 from auth_service.login_throttle import LoginThrottled
 from auth_service.oauth import (
     NO_STORE_HEADERS,
+    Form,
     OAuthError,
     authorization_server_metadata,
     oauth_error_response,
@@ -41,6 +41,7 @@ from auth_service.tokens import issue_access_token
 from auth_service.users import EmailTaken, get_user, register_user
 from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity, Unauthorized
+from shared.openapi_responses import problems, sends
 from shared.problem_types import EMAIL_TAKEN
 from shared.problems import Problem
 from shared.state import lifespan_state
@@ -72,22 +73,37 @@ def _form_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any
     }
 
 
+# An empty parameter is an absent one (RFC 6749 §3.2), so none may be empty.
 _TOKEN_FORM = _form_body(
     ["grant_type"],
     {
         "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-        "username": {"type": "string", "description": "The account's email (password grant)."},
-        "password": {"type": "string", "format": "password"},
-        "refresh_token": {"type": "string", "description": "For the refresh_token grant."},
+        "username": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The account's email (required by the password grant).",
+        },
+        "password": {
+            "type": "string",
+            "minLength": 1,
+            "format": "password",
+            "description": "The account's password (required by the password grant).",
+        },
+        "refresh_token": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Required by the refresh_token grant.",
+        },
     },
 )
 _REVOKE_FORM = _form_body(
     ["token"],
     {
-        "token": {"type": "string", "description": "A refresh token."},
+        "token": {"type": "string", "minLength": 1, "description": "A refresh token."},
         "token_type_hint": {"type": "string"},
     },
 )
+_OAUTH_ERROR = {"model": OAuthErrorBody, "description": "An RFC 6749 §5.2 error"}
 
 
 @router.post(
@@ -96,7 +112,7 @@ _REVOKE_FORM = _form_body(
     status_code=201,
     response_model=UserOut,
     summary="Create an account",
-    responses={409: {"description": "The email is taken"}},
+    responses={201: sends("Cache-Control"), **problems(EMAIL_TAKEN)},
 )
 async def register(body: RegisterRequest, session: DatabaseSession, state: State) -> UserOut:
     try:
@@ -108,7 +124,7 @@ async def register(body: RegisterRequest, session: DatabaseSession, state: State
 
 
 async def _password_grant(
-    form: Mapping[str, str], request: Request, session: AsyncSession, state: AuthState
+    form: Form, request: Request, session: AsyncSession, state: AuthState
 ) -> Grant:
     email, password = require(form, "username"), require(form, "password")
     metrics = state["auth_metrics"]
@@ -133,9 +149,7 @@ async def _password_grant(
     return grant
 
 
-async def _refresh_token_grant(
-    form: Mapping[str, str], session: AsyncSession, state: AuthState
-) -> Grant:
+async def _refresh_token_grant(form: Form, session: AsyncSession, state: AuthState) -> Grant:
     settings, metrics = state["settings"], state["auth_metrics"]
     try:
         grant = await refresh_token_grant(
@@ -160,8 +174,13 @@ async def _refresh_token_grant(
     response_model=TokenResponse,
     summary="Get tokens (OAuth 2.0 password and refresh_token grants)",
     responses={
-        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
-        429: {"model": OAuthErrorBody, "description": "Too many failed sign-ins"},
+        200: sends("Cache-Control"),
+        400: _OAUTH_ERROR,
+        429: {
+            "model": OAuthErrorBody,
+            "description": "Too many failed sign-ins (`too_many_attempts`)",
+            **sends("Retry-After", "Cache-Control"),
+        },
     },
     openapi_extra=_TOKEN_FORM,
 )
@@ -203,9 +222,14 @@ async def token(
 @router.post(
     "/auth/revoke",
     summary="Revoke a refresh token and its family (RFC 7009)",
+    # Answered with no body (RFC 7009 §2.2 defines none).
+    response_class=Response,
     responses={
-        200: {"description": "Revoked, or the token was not valid anyway"},
-        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
+        200: {
+            "description": "Revoked, or the token was not valid anyway",
+            **sends("Cache-Control"),
+        },
+        400: _OAUTH_ERROR,
     },
     openapi_extra=_REVOKE_FORM,
 )
@@ -227,6 +251,7 @@ async def revoke_token(request: Request, session: DatabaseSession) -> Response:
     dependencies=[NotStored],
     response_model=UserOut,
     summary="The account of the bearer token",
+    responses={200: sends("Cache-Control")},
 )
 async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     user = await get_user(session, identity.user_id)
@@ -235,7 +260,12 @@ async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@router.get("/.well-known/jwks.json", response_model=JWKS, summary="Public keys of access tokens")
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=JWKS,
+    summary="Public keys of access tokens",
+    responses={200: sends("Cache-Control")},
+)
 async def jwks(response: Response, state: State) -> Any:
     response.headers["Cache-Control"] = f"public, max-age={state['settings'].jwks_max_age_seconds}"
     return jwks_document(state["key_set"].verification_keys)
@@ -246,6 +276,7 @@ async def jwks(response: Response, state: State) -> Any:
     response_model=AuthorizationServerMetadata,
     response_model_exclude_none=True,
     summary="Authorization server metadata (RFC 8414)",
+    responses={200: sends("Cache-Control")},
 )
 async def metadata(response: Response, state: State) -> Any:
     settings = state["settings"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.problem_types import FORBIDDEN, UNAUTHORIZED
 from shared.problems import Problem
@@ -13,9 +12,6 @@ from shared.state import VerifyingState
 from shared.tokens import Identity, InvalidToken, Verifier
 
 MISSING_TOKEN = "missing token"  # noqa: S105 - a reason, not a secret
-
-# auto_error=False: a missing token is answered by us, as problem+json with WWW-Authenticate.
-_bearer = HTTPBearer(auto_error=False, description="An access token from `POST /auth/token`.")
 
 
 class Unauthorized(Problem):
@@ -56,11 +52,9 @@ async def identify(verifier: Verifier, authorization: str | None) -> Identity:
         raise Unauthorized(exc.reason) from None
 
 
-async def authenticate(
-    request: Request,
-    # Declared for the OpenAPI document (the "Authorize" button of /docs); parsed below.
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Identity:
+async def authenticate(request: Request) -> Identity:
+    """The identity of the request's bearer token; the OpenAPI documents declare the
+    security of every operation that depends on this (`shared.openapi`)."""
     state: VerifyingState = request.scope["state"]
     return await identify(state["verifier"], request.headers.get("authorization"))
 

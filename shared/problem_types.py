@@ -309,6 +309,8 @@ PROBLEM_TYPES: Mapping[str, ProblemType] = {
     )
 }
 
+BY_URI: Mapping[str, ProblemType] = {each.uri: each for each in PROBLEM_TYPES.values()}
+
 # What the framework answers by status alone (an unknown path, a method a path does not take).
 FOR_STATUS: Mapping[int, ProblemType] = {
     problem_type.status: problem_type
