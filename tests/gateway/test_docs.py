@@ -240,6 +240,33 @@ async def test_every_problem_type_is_documented_on_some_operation(
     assert documented == set(PROBLEM_TYPES) - {"method-not-allowed"}
 
 
+async def test_authorize_in_docs_signs_in_as_swagger_ui_asks(
+    real_document: JSONObject, real_auth_url: str, jwks_url: str
+) -> None:
+    """What Swagger UI's "Authorize" sends for the password flow (as a browser showed it): a
+    form with an empty scope to the document's `tokenUrl`, resolved against the gateway, with
+    Basic client credentials that are empty; and then the token on "Try it out"."""
+    flows = real_document["components"]["securitySchemes"]["PasswordGrant"]["flows"]
+    credentials = {"username": "swagger@example.com", "password": "a long enough password"}
+    settings = docs_settings(jwks_url, auth_url=real_auth_url)
+    async with gateway_client(create_app(settings)) as gateway:
+        await gateway.post(
+            "/auth/register",
+            json={"email": credentials["username"], "password": credentials["password"]},
+        )
+        signed_in = await gateway.post(
+            flows["password"]["tokenUrl"],
+            data={"grant_type": "password", **credentials, "scope": ""},
+            headers={"Authorization": "Basic Og=="},
+        )
+        me = await gateway.get(
+            "/auth/me", headers={"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        )
+
+    assert signed_in.status_code == 200, signed_in.text
+    assert me.json()["email"] == credentials["username"]
+
+
 async def test_docs_serves_swagger_ui_for_the_merged_document(
     real_auth_url: str, jwks_url: str
 ) -> None:
