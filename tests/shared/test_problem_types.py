@@ -76,3 +76,14 @@ def test_an_extension_member_means_one_thing_whichever_type_carries_it() -> None
     for problem_type in PROBLEM_TYPES.values():
         for name, member in problem_type.extensions.items():
             assert members.setdefault(name, member.schema) == member.schema, name
+
+
+def test_the_contract_lists_every_type_with_its_status() -> None:
+    contract = (ROOT / "docs" / "contract.md").read_text()
+    listed = {
+        slug: int(status)
+        for slug, status in re.findall(
+            r"^\| \[`([a-z-]+)`\]\(/problems/\1\) \| (\d{3}) \|", contract, re.M
+        )
+    }
+    assert listed == {slug: each.status for slug, each in PROBLEM_TYPES.items()}
