@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from gateway.openapi_merge import HTTP_METHODS, JSONObject, owner_of
 from gateway.routes import ProxyRoute
-from shared.openapi_responses import SIGNED_IN, add_headers, add_problems, with_components
+from shared.openapi_responses import add_headers, add_problems, signed_in, with_components
 from shared.problem_types import (
     BAD_REQUEST,
     CONTENT_TOO_LARGE,
@@ -56,7 +56,7 @@ def with_gateway_answers(document: JSONObject, routes: Sequence[ProxyRoute]) -> 
             problem_types = [*EVERY_PROXIED_REQUEST]
             if not route.is_public:
                 # The gateway verifies the token before anything goes upstream.
-                operation["security"] = SIGNED_IN
+                operation["security"] = signed_in()
                 problem_types.append(UNAUTHORIZED)
             add_problems(operation, problem_types)
             for response in operation["responses"].values():

@@ -31,10 +31,10 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from shared.identity import authenticate, require_admin
 from shared.openapi_responses import (
     PROBLEM_TYPES_KEY,
-    SIGNED_IN,
     JSONObject,
     add_headers,
     add_problems,
+    signed_in,
     with_components,
 )
 from shared.problem_types import (
@@ -113,11 +113,11 @@ def _complete(operation: JSONObject, route: RouteContext) -> None:
     ]
     calls = set(_dependency_calls(route.dependant))
     if authenticate in calls:
-        operation["security"] = SIGNED_IN
+        operation["security"] = signed_in()
     if require_admin in calls:
         operation["x-required-role"] = "admin"
     add_problems(operation, [*declared, *_derived_problems(route, calls)])
-    for response in responses.values():
+    for response in operation["responses"].values():
         add_headers(response, ["X-Request-ID"])
     for parameter in operation.get("parameters", []):
         parameter["schema"] = _without_null(parameter["schema"])

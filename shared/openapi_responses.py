@@ -1,7 +1,7 @@
 """How an OpenAPI document describes the platform's answers: the one `Problem` schema, the
 response headers, the security schemes, and the problem responses of an operation.
 
-The services' documents (`shared.openapi`) and the gateway's (`gateway.documented_answers`)
+The services' documents (`shared.openapi`) and the gateway's (`gateway.own_answers`)
 add what their operations answer through `add_problems` and `add_headers`, so that a status
 two of them answer (a 503 from the database or from the gateway) is one response listing
 every problem type it can carry.
@@ -9,6 +9,7 @@ every problem type it can carry.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterable, MutableMapping
 from http import HTTPStatus
@@ -26,8 +27,6 @@ PROBLEM_TYPES_KEY = "x-problem-types"
 
 PASSWORD_GRANT = "PasswordGrant"  # noqa: S105 - a scheme's name, not a secret
 BEARER_TOKEN = "BearerToken"  # noqa: S105 - a scheme's name, not a secret
-# An access token of either kind; both are the same JWT, from `POST /auth/token`.
-SIGNED_IN: list[JSONObject] = [{PASSWORD_GRANT: []}, {BEARER_TOKEN: []}]
 
 SECURITY_SCHEMES: JSONObject = {
     PASSWORD_GRANT: {
@@ -47,6 +46,12 @@ SECURITY_SCHEMES: JSONObject = {
         "<token>`.",
     },
 }
+
+
+def signed_in() -> list[JSONObject]:
+    """The security requirement of an operation that needs a token: one of either scheme
+    (both are the same JWT, from `POST /auth/token`)."""
+    return [{PASSWORD_GRANT: []}, {BEARER_TOKEN: []}]
 
 
 def _header(description: str, schema: JSONObject, *, required: bool = True) -> JSONObject:
@@ -175,7 +180,8 @@ def with_components(document: JSONObject) -> JSONObject:
     ):
         defined = components.setdefault(section, {})
         for name, value in entries.items():
-            defined.setdefault(name, value)
+            # A copy: a document is the caller's to change.
+            defined.setdefault(name, copy.deepcopy(value))
     return document
 
 
