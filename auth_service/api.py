@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,6 +15,7 @@ from auth_service.grants import Grant, InvalidCredentials, password_grant, refre
 from auth_service.keys import jwks_document
 from auth_service.oauth import (
     NO_STORE_HEADERS,
+    Form,
     OAuthError,
     authorization_server_metadata,
     oauth_error_response,
@@ -44,6 +44,8 @@ from auth_service.tokens import issue_access_token
 from auth_service.users import EmailTaken, get_user
 from shared.database import DatabaseSession, utc_now
 from shared.identity import CurrentIdentity, Unauthorized
+from shared.openapi_responses import problems, sends
+from shared.problem_types import EMAIL_TAKEN, REGISTRATIONS_BUSY, TOO_MANY_REGISTRATIONS
 from shared.problems import Problem
 from shared.state import lifespan_state
 
@@ -74,22 +76,37 @@ def _form_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any
     }
 
 
+# An empty parameter is an absent one (RFC 6749 §3.2), so none may be empty.
 _TOKEN_FORM = _form_body(
     ["grant_type"],
     {
         "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-        "username": {"type": "string", "description": "The account's email (password grant)."},
-        "password": {"type": "string", "format": "password"},
-        "refresh_token": {"type": "string", "description": "For the refresh_token grant."},
+        "username": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The account's email (required by the password grant).",
+        },
+        "password": {
+            "type": "string",
+            "minLength": 1,
+            "format": "password",
+            "description": "The account's password (required by the password grant).",
+        },
+        "refresh_token": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Required by the refresh_token grant.",
+        },
     },
 )
 _REVOKE_FORM = _form_body(
     ["token"],
     {
-        "token": {"type": "string", "description": "A refresh token."},
+        "token": {"type": "string", "minLength": 1, "description": "A refresh token."},
         "token_type_hint": {"type": "string"},
     },
 )
+_OAUTH_ERROR = {"model": OAuthErrorBody, "description": "An RFC 6749 §5.2 error"}
 
 
 def _client_address(request: Request) -> str | None:
@@ -104,8 +121,8 @@ def _client_address(request: Request) -> str | None:
     response_model=UserOut,
     summary="Create an account",
     responses={
-        409: {"description": "The email is taken"},
-        429: {"description": "Too many registrations from this address, or from everywhere"},
+        201: sends("Cache-Control"),
+        **problems(EMAIL_TAKEN, TOO_MANY_REGISTRATIONS, REGISTRATIONS_BUSY),
     },
 )
 async def register(
@@ -125,9 +142,8 @@ async def register(
     except Throttled as throttled:
         metrics.registrations.labels("throttled").inc()
         raise Problem(
-            429,
+            TOO_MANY_REGISTRATIONS,
             "Too many registrations from this address; try again later.",
-            slug="too-many-registrations",
             headers={"Retry-After": str(throttled.retry_after_seconds)},
         ) from None
     except HasherBusy:
@@ -135,22 +151,19 @@ async def register(
         # 429, not 503: the gateway counts an upstream's 503s towards opening its circuit,
         # which would refuse sign-ins too.
         raise Problem(
-            429,
+            REGISTRATIONS_BUSY,
             "Registrations are arriving faster than they can be processed; try again shortly.",
-            slug="registrations-busy",
             headers={"Retry-After": str(math.ceil(throttle.max_hashing_wait_seconds))},
         ) from None
     except EmailTaken:
         metrics.registrations.labels("email_taken").inc()
-        raise Problem(
-            409, "An account with this email already exists.", slug="email-taken"
-        ) from None
+        raise Problem(EMAIL_TAKEN, "An account with this email already exists.") from None
     metrics.registrations.labels("created").inc()
     return UserOut.model_validate(user)
 
 
 async def _password_grant(
-    form: Mapping[str, str], request: Request, session: AsyncSession, state: AuthState
+    form: Form, request: Request, session: AsyncSession, state: AuthState
 ) -> Grant:
     email, password = require(form, "username"), require(form, "password")
     metrics = state["auth_metrics"]
@@ -175,9 +188,7 @@ async def _password_grant(
     return grant
 
 
-async def _refresh_token_grant(
-    form: Mapping[str, str], session: AsyncSession, state: AuthState
-) -> Grant:
+async def _refresh_token_grant(form: Form, session: AsyncSession, state: AuthState) -> Grant:
     settings, metrics = state["settings"], state["auth_metrics"]
     try:
         grant = await refresh_token_grant(
@@ -202,8 +213,13 @@ async def _refresh_token_grant(
     response_model=TokenResponse,
     summary="Get tokens (OAuth 2.0 password and refresh_token grants)",
     responses={
-        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
-        429: {"model": OAuthErrorBody, "description": "Too many failed sign-ins"},
+        200: sends("Cache-Control"),
+        400: _OAUTH_ERROR,
+        429: {
+            "model": OAuthErrorBody,
+            "description": "Too many failed sign-ins (`too_many_attempts`)",
+            **sends("Retry-After", "Cache-Control"),
+        },
     },
     openapi_extra=_TOKEN_FORM,
 )
@@ -245,9 +261,14 @@ async def token(
 @router.post(
     "/auth/revoke",
     summary="Revoke a refresh token and its family (RFC 7009)",
+    # Answered with no body (RFC 7009 §2.2 defines none).
+    response_class=Response,
     responses={
-        200: {"description": "Revoked, or the token was not valid anyway"},
-        400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
+        200: {
+            "description": "Revoked, or the token was not valid anyway",
+            **sends("Cache-Control"),
+        },
+        400: _OAUTH_ERROR,
     },
     openapi_extra=_REVOKE_FORM,
 )
@@ -269,6 +290,7 @@ async def revoke_token(request: Request, session: DatabaseSession) -> Response:
     dependencies=[NotStored],
     response_model=UserOut,
     summary="The account of the bearer token",
+    responses={200: sends("Cache-Control")},
 )
 async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     user = await get_user(session, identity.user_id)
@@ -277,7 +299,12 @@ async def me(identity: CurrentIdentity, session: DatabaseSession) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@router.get("/.well-known/jwks.json", response_model=JWKS, summary="Public keys of access tokens")
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=JWKS,
+    summary="Public keys of access tokens",
+    responses={200: sends("Cache-Control")},
+)
 async def jwks(response: Response, state: State) -> Any:
     response.headers["Cache-Control"] = f"public, max-age={state['settings'].jwks_max_age_seconds}"
     return jwks_document(state["key_set"].verification_keys)
@@ -288,6 +315,7 @@ async def jwks(response: Response, state: State) -> Any:
     response_model=AuthorizationServerMetadata,
     response_model_exclude_none=True,
     summary="Authorization server metadata (RFC 8414)",
+    responses={200: sends("Cache-Control")},
 )
 async def metadata(response: Response, state: State) -> Any:
     settings = state["settings"]

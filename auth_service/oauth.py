@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -45,8 +45,11 @@ def too_many_attempts_response(retry_after_seconds: int) -> JSONResponse:
     )
 
 
-async def read_form(request: Request) -> Mapping[str, str]:
-    """The form parameters; RFC 6749 §3.2: form-encoded, no repeats, empty means absent."""
+Form = Mapping[str, list[str]]
+
+
+async def read_form(request: Request) -> Form:
+    """The form's parameters, each with its values; RFC 6749 §3.2: form-encoded."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded.")
@@ -59,16 +62,21 @@ async def read_form(request: Request) -> Mapping[str, str]:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "The body is not a valid form.") from None
-    if max(Counter(name for name, _ in pairs).values(), default=0) > 1:
-        raise OAuthError("invalid_request", "Parameters must not repeat.")
-    return {name: value for name, value in pairs if value}
+    form: dict[str, list[str]] = defaultdict(list)
+    for name, value in pairs:
+        form[name].append(value)
+    return form
 
 
-def require(form: Mapping[str, str], name: str) -> str:
-    value = form.get(name)
-    if value is None:
+def require(form: Form, name: str) -> str:
+    """A parameter the endpoint reads: present, once (RFC 6749 §3.2), and not empty (which
+    means absent). Others are ignored, however often they come (§3.2: "MUST ignore")."""
+    values = form.get(name, [])
+    if len(values) > 1:
+        raise OAuthError("invalid_request", f"Parameter {name!r} must not repeat.")
+    if not values or not values[0]:
         raise OAuthError("invalid_request", f"Parameter {name!r} is required.")
-    return value
+    return values[0]
 
 
 def authorization_server_metadata(issuer: str) -> dict[str, Any]:

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+import email_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _mailbox(address: str) -> str:
+    """The address in its normal form, if it is one as RFC 5321 writes them (what the `email`
+    format of JSON Schema means). Whether mail reaches it is not checked: no DNS, and `.test`
+    is an address like any other; only the special-use domains no mail can go to are refused."""
+    try:
+        checked = email_validator.validate_email(
+            address, check_deliverability=False, test_environment=True, globally_deliverable=False
+        )
+    except email_validator.EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
+    return checked.normalized
+
+
+EmailAddress = Annotated[
+    str,
+    Field(
+        max_length=254,
+        json_schema_extra={
+            "format": "email",
+            "description": "Not under .local, .localhost, .invalid, .onion or .arpa (RFC 6761).",
+        },
+    ),
+    AfterValidator(_mailbox),
+]
 
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
     password: str = Field(min_length=8, max_length=128)
 
 

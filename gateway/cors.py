@@ -6,6 +6,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
+from shared.problem_types import BAD_REQUEST
 from shared.problems import problem_response
 
 
@@ -24,5 +25,5 @@ class ProblemCORSMiddleware(CORSMiddleware):
             if name.lower().startswith("access-control-") or name.lower() == "vary"
         }
         return problem_response(
-            400, f"This cross-origin request is not allowed ({refused}).", headers=headers
+            BAD_REQUEST, f"This cross-origin request is not allowed ({refused}).", headers=headers
         )

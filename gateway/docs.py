@@ -20,15 +20,17 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config import GatewaySettings
 from gateway.openapi_merge import JSONObject, merge_documents, owned_paths
+from gateway.own_answers import with_gateway_answers
 from gateway.routes import ProxyRoute
 from gateway.upstreams import Upstream
 from shared.docs_page import install_docs_page
+from shared.openapi import service_document
+from shared.openapi_responses import add_headers
 from shared.request_context import REQUEST_ID_HEADER, current_request_id
 
 logger = logging.getLogger(__name__)
@@ -178,13 +180,12 @@ class ApiDocuments:
         app = self.app
         if self._own_document is None:
             # Made on first use, when every route of the gateway is in place.
-            self._own_document = get_openapi(
-                title=app.title, version=app.version, routes=app.routes
-            )
+            self._own_document = service_document(app)
         parts = {"gateway": self._own_document}
         for name, source in self.upstream_documents.items():
             if source.document is not None:
-                parts[name] = owned_paths(source.document, name, self.routes)
+                owned = owned_paths(source.document, name, self.routes)
+                parts[name] = with_gateway_answers(owned, self.routes)
         unavailable = [name for name, s in self.upstream_documents.items() if s.document is None]
         stale = [name for name, s in self.upstream_documents.items() if s.document and s.is_stale]
         description = app.description
@@ -200,6 +201,11 @@ class ApiDocuments:
             "servers": [{"url": "/"}],
             **merge_documents(parts),
         }
+        # On every answer the gateway gives, its own and the services'.
+        for item in document["paths"].values():
+            for operation in item.values():
+                for response in operation["responses"].values():
+                    add_headers(response, ["X-Request-ID", "Server-Timing"])
         if unavailable:
             document["x-unavailable-upstreams"] = unavailable
         if stale:

@@ -18,6 +18,14 @@ from gateway.incoming import upstream_url
 from gateway.metrics import GatewayMetrics
 from gateway.routes import IDEMPOTENT_METHODS, ProxyRoute
 from gateway.upstreams import Upstream
+from shared.problem_types import (
+    BAD_REQUEST,
+    CONTENT_TOO_LARGE,
+    GATEWAY_BUSY,
+    REQUEST_TIMEOUT,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+)
 from shared.problems import Problem
 from shared.request_context import current_request_id
 
@@ -28,7 +36,7 @@ _FAILURE_STATUSES = frozenset({502, 503, 504})
 
 
 def body_too_large(limit: int) -> Problem:
-    return Problem(413, f"The request body is larger than {limit} bytes.")
+    return Problem(CONTENT_TOO_LARGE, f"The request body is larger than {limit} bytes.")
 
 
 class Forwarder:
@@ -50,23 +58,29 @@ class Forwarder:
         except BodyTooLarge:
             raise body_too_large(self.settings.max_body_bytes) from None
         except BodyTooSlow:
-            raise Problem(408, "The request body did not arrive in time.") from None
+            raise Problem(REQUEST_TIMEOUT, "The request body did not arrive in time.") from None
         except ClientDisconnect:
-            raise Problem(400, "The client went away before sending its whole body.") from None
+            raise Problem(
+                BAD_REQUEST, "The client went away before sending its whole body."
+            ) from None
         except httpx.PoolTimeout:
             # The gateway's own limit, not the upstream's fault: no failure on its circuit.
             self.metrics.upstream_failures.labels(upstream.name, "pool_exhausted").inc()
             raise Problem(
-                503,
+                GATEWAY_BUSY,
                 f"The gateway has too many requests in flight to the {upstream.name} service.",
                 headers={"Retry-After": "1"},
             ) from None
         except httpx.TimeoutException:
             self._record_failure(upstream, ticket, "timeout")
-            raise Problem(504, f"The {upstream.name} service did not answer in time.") from None
+            raise Problem(
+                UPSTREAM_TIMEOUT, f"The {upstream.name} service did not answer in time."
+            ) from None
         except httpx.TransportError as error:
             self._record_failure(upstream, ticket, "unreachable", error)
-            raise Problem(502, f"The {upstream.name} service could not be reached.") from None
+            raise Problem(
+                UPSTREAM_UNREACHABLE, f"The {upstream.name} service could not be reached."
+            ) from None
         finally:
             exchange.timings.upstream_seconds = time.perf_counter() - sent_at
         self._observe_duration(upstream.name, exchange.timings.upstream_seconds)

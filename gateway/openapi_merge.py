@@ -18,16 +18,21 @@ HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "pa
 _COMPONENT_REF = re.compile(r"#/components/([^/]+)/([^/]+)(.*)")
 
 
+def owner_of(path: str, routes: Sequence[ProxyRoute]) -> ProxyRoute | None:
+    """The route table's entry for `path`: the first that matches, as in the gateway."""
+    for route in routes:
+        if path == route.prefix or path.startswith(route.prefix + "/"):
+            return route
+    return None
+
+
 def owned_paths(document: JSONObject, upstream: str, routes: Sequence[ProxyRoute]) -> JSONObject:
     """The document with only the paths that the gateway routes to `upstream`, and only the
     components those use (security schemes are all kept)."""
 
     def owner(path: str) -> str | None:
-        # The first matching entry wins, as in the gateway's router.
-        for route in routes:
-            if path == route.prefix or path.startswith(route.prefix + "/"):
-                return route.upstream
-        return None
+        route = owner_of(path, routes)
+        return route.upstream if route else None
 
     paths = {path: item for path, item in document["paths"].items() if owner(path) == upstream}
     components: JSONObject = document.get("components", {})

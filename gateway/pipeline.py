@@ -29,6 +29,12 @@ from gateway.routes import PROXIED_METHODS, ProxyRoute
 from gateway.timing import TIMINGS
 from gateway.upstreams import Upstream
 from shared.identity import Unauthorized, identify
+from shared.problem_types import (
+    BAD_REQUEST,
+    METHOD_NOT_ALLOWED,
+    RATE_LIMITED,
+    UPSTREAM_UNAVAILABLE,
+)
 from shared.problems import Problem, render_problem
 from shared.tokens import Verifier
 
@@ -73,10 +79,14 @@ class Pipeline:
     @staticmethod
     def _check_target(exchange: Exchange) -> None:
         if exchange.method not in PROXIED_METHODS:
-            raise Problem(405, headers={"Allow": ", ".join(PROXIED_METHODS)})
+            raise Problem(
+                METHOD_NOT_ALLOWED,
+                "This path does not accept this method.",
+                headers={"Allow": ", ".join(PROXIED_METHODS)},
+            )
         if has_dot_segments(exchange.scope["path"]):
             # Upstreams (and httpx) would resolve them: `/auth/../metrics` must not escape.
-            raise Problem(400, "The path must not contain `.` or `..` segments.")
+            raise Problem(BAD_REQUEST, "The path must not contain `.` or `..` segments.")
 
     async def _authenticate(self, exchange: Exchange) -> None:
         """Who the bearer token speaks for (on protected routes), then the rate limit of
@@ -99,7 +109,7 @@ class Pipeline:
         if not decision.is_allowed:
             self.metrics.rate_limited.inc()
             raise Problem(
-                429,
+                RATE_LIMITED,
                 "Too many requests; slow down and retry later.",
                 headers={"Retry-After": str(decision.retry_after_seconds)},
             )
@@ -116,7 +126,7 @@ class Pipeline:
         except CircuitOpen as open_circuit:
             self.metrics.circuit_open.labels(upstream.name).inc()
             raise Problem(
-                503,
+                UPSTREAM_UNAVAILABLE,
                 f"The {upstream.name} service is failing; the gateway is giving it a rest.",
                 headers={"Retry-After": str(open_circuit.retry_after_seconds)},
             ) from None

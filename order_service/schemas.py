@@ -2,23 +2,65 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from order_service.lifecycle import OrderStatus
 from order_service.money import format_money
 from order_service.records import AggregateType, EventRecord, EventType, Requested
 from shared.text import SingleLineText
 
-# Money in: a positive amount with at most two decimal places ("12.50" or 12.5), at most a
-# million, so that no order total (100 lines of 1000 units) can overflow its column.
+# Money in: a decimal string, positive, with at most two places, at most a million (so that
+# no order total, 100 lines of 1000 units, can overflow its column). Never a JSON number: a
+# float cannot carry an amount exactly. The pattern is the whole rule, so the document and
+# the service agree on every price.
 MAX_PRICE = Decimal("1000000.00")
+PRICE_PATTERN = (
+    r"^(?:0\.(?:0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,5}(?:\.[0-9]{1,2})?|1000000(?:\.00?)?)$"
+)
+
+
+def _price_text(value: object) -> object:
+    if not (isinstance(value, str) and re.fullmatch(PRICE_PATTERN, value)):
+        raise ValueError('must be a decimal string such as "12.50"')
+    return value
+
+
+def _whole_number(value: object) -> object:
+    """JSON has one kind of number: `3.0` is the integer 3, as JSON Schema reads it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 Price = Annotated[
-    Decimal, Field(gt=0, le=MAX_PRICE, max_digits=9, decimal_places=2, examples=["12.50"])
+    Decimal,
+    Field(gt=0, le=MAX_PRICE, max_digits=9, decimal_places=2),
+    BeforeValidator(_price_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": PRICE_PATTERN,
+            "description": "A decimal amount: more than 0, at most 1000000, at most two places.",
+            "examples": ["12.50"],
+        }
+    ),
 ]
 # Money out: always a string with exactly two places, never a float.
 MoneyOut = Annotated[
@@ -27,16 +69,24 @@ MoneyOut = Annotated[
     Field(examples=["12.50"]),
 ]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+ProductName = Annotated[SingleLineText, Field(min_length=1, max_length=200)]
+# Strict: `true` or `"10"` is a client's mistake, not a count.
+Stock = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True), BeforeValidator(_whole_number)]
+Quantity = Annotated[int, Field(ge=1, le=1000, strict=True), BeforeValidator(_whole_number)]
+
+
+def _left_out(schema: JsonDict) -> None:
+    """A field that may be left out, but not be null: its schema shows no `null` default."""
+    schema.pop("default", None)
 
 
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
-    name: SingleLineText = Field(min_length=1, max_length=200)
+    name: ProductName
     price: Price
-    # Strict: `true` or `"10"` is a client's mistake, not a count.
-    stock: int = Field(ge=0, le=1_000_000_000, strict=True)
+    stock: Stock
 
 
 class ProductUpdate(BaseModel):
@@ -44,9 +94,9 @@ class ProductUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
-    price: Price | None = None
-    stock: int | None = Field(default=None, ge=0, le=1_000_000_000, strict=True)
+    name: ProductName | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
+    price: Price | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
+    stock: Stock | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
 
     @field_validator("name", "price", "stock", mode="before")
     @classmethod
@@ -80,7 +130,7 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: uuid.UUID
-    quantity: int = Field(ge=1, le=1000, strict=True)
+    quantity: Quantity
 
 
 class OrderLinesIn(BaseModel):
@@ -206,11 +256,17 @@ class WebhookEndpointChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: WebhookUrl | None = None
-    event_types: EventTypesIn | None = None
-    description: Description | None = None
-    enabled: bool | None = Field(
-        default=None, description="`true` enables a disabled endpoint again (and clears why)."
+    url: WebhookUrl | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
+    event_types: EventTypesIn | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_left_out
+    )
+    description: Description | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_left_out
+    )
+    enabled: bool | SkipJsonSchema[None] = Field(
+        default=None,
+        description="`true` enables a disabled endpoint again (and clears why).",
+        json_schema_extra=_left_out,
     )
 
     @field_validator("url", "event_types", "description", "enabled", mode="before")

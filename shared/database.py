@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
+from shared.openapi import reaches_database
 from shared.settings import DatabaseSettings
 
 # Plain driver names are accepted from operators and mapped to the async drivers we ship.
@@ -176,6 +177,7 @@ async def open_database(
         await engine.dispose()
 
 
+@reaches_database
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     state: DatabaseState = request.scope["state"]
     async with state["sessionmaker"]() as session:

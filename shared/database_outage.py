@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from shared.problem_types import DATABASE_UNAVAILABLE
 from shared.problems import problem_response
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ async def _answer_database_unavailable(_: Request, error: Exception) -> JSONResp
         raise error
     logger.warning("database_unavailable", extra={"error": _cause_names(error)})
     return problem_response(
-        503,
+        DATABASE_UNAVAILABLE,
         "The service cannot reach its database right now; try again shortly.",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

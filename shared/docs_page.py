@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse
 
+from shared.problem_types import NOT_FOUND
 from shared.problems import Problem
 
 DOCS_PATH = "/docs"
@@ -93,7 +94,7 @@ def install_docs_page(app: FastAPI, openapi_url: str = "/openapi.json") -> None:
     async def docs_asset(fingerprint: str, name: str) -> FileResponse:
         asset = _ASSETS.get(name)
         if asset is None or fingerprint != ASSETS_FINGERPRINT:
-            raise Problem(404)
+            raise Problem(NOT_FOUND, "There is nothing at this path.")
         return FileResponse(asset.path, media_type=asset.media_type, headers=_ASSET_HEADERS)
 
     app.add_api_route(DOCS_PATH, docs_page, methods=["GET"], include_in_schema=False)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from shared.openapi_responses import problems
+from shared.problem_types import NOT_READY
 from shared.problems import problem_response
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,11 @@ async def _run_check(name: str, check: ReadinessCheck, state: Any) -> str | None
     return reason
 
 
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, Literal["ok"]] = Field(description="Each check of readiness, passed.")
+
+
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -46,7 +54,8 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     @router.get(
         "/health/ready",
         summary="The service can do its job",
-        responses={503: {"description": "A dependency is not available"}},
+        response_model=Readiness,
+        responses=problems(NOT_READY),
     )
     async def ready(request: Request) -> JSONResponse:
         names = list(checks)
@@ -55,7 +64,9 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         results = {name: reason or "ok" for name, reason in zip(names, reasons, strict=True)}
         if any(reasons):
             failing = ", ".join(name for name, reason in zip(names, reasons, strict=True) if reason)
-            return problem_response(503, f"Not ready: {failing}.", extensions={"checks": results})
+            return problem_response(
+                NOT_READY, f"Not ready: {failing}.", extensions={"checks": results}
+            )
         return JSONResponse({"status": "ready", "checks": results})
 
     return router

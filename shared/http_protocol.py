@@ -24,12 +24,19 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from shared.http_refusal import Refusal, refusal_message
+from shared.problem_types import (
+    BAD_REQUEST,
+    REQUEST_HEADER_FIELDS_TOO_LARGE,
+    REQUEST_TIMEOUT,
+    TOO_MANY_CONNECTIONS,
+    URI_TOO_LONG,
+)
 from shared.request_context import request_id_from
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger("shared.http")
 
-_NOT_HTTP = Refusal(400, "The request is not valid HTTP/1.1.")
+_NOT_HTTP = Refusal(BAD_REQUEST, "The request is not valid HTTP/1.1.")
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -65,7 +72,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             logger.warning("connection_refused", extra={"open_connections": len(self.connections)})
             self._refuse(
                 Refusal(
-                    503,
+                    TOO_MANY_CONNECTIONS,
                     "The server has too many open connections; retry shortly.",
                     headers=[(b"retry-after", b"1")],
                 )
@@ -181,29 +188,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._check_field_lengths()
         hosts = [name for name, _ in self.headers].count(b"host")
         if hosts > 1:
-            raise Refusal(400, "The request has more than one Host header.")
+            raise Refusal(BAD_REQUEST, "The request has more than one Host header.")
         if not hosts and self.parser.get_http_version() == "1.1":
-            raise Refusal(400, "An HTTP/1.1 request needs a Host header.")
+            raise Refusal(BAD_REQUEST, "An HTTP/1.1 request needs a Host header.")
 
     def _check_field_lengths(self) -> None:
         limit = self.settings.max_header_field_bytes
         if any(len(name) + len(value) > limit for name, value in self.headers):
-            raise Refusal(431, f"A header field is longer than {limit} bytes.")
+            raise Refusal(
+                REQUEST_HEADER_FIELDS_TOO_LARGE, f"A header field is longer than {limit} bytes."
+            )
 
     def _head_too_large(self) -> Refusal:
         # Still in the request line: its target is what is too long.
         if not self.headers and len(self.url) > self.settings.max_request_target_bytes:
             return self._target_too_long()
         limit = self.settings.max_request_head_bytes
-        return Refusal(431, f"The request head is larger than {limit} bytes.")
+        return Refusal(
+            REQUEST_HEADER_FIELDS_TOO_LARGE, f"The request head is larger than {limit} bytes."
+        )
 
     def _target_too_long(self) -> Refusal:
         limit = self.settings.max_request_target_bytes
-        return Refusal(414, f"The request target is longer than {limit} bytes.")
+        return Refusal(URI_TOO_LONG, f"The request target is longer than {limit} bytes.")
 
     def _too_many_fields(self) -> Refusal:
         limit = self.settings.max_header_fields
-        return Refusal(431, f"The request has more than {limit} header fields.")
+        return Refusal(
+            REQUEST_HEADER_FIELDS_TOO_LARGE, f"The request has more than {limit} header fields."
+        )
 
     # The head's time
 
@@ -220,7 +233,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self._is_reading_head and self._head_room < self.settings.max_request_head_bytes:
-            self._refuse(Refusal(408, "The request head did not arrive in time."))
+            self._refuse(Refusal(REQUEST_TIMEOUT, "The request head did not arrive in time."))
         else:
             # Nothing of a request came (or only the rest of a body already answered).
             self.shutdown()
@@ -235,11 +248,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._is_refused = True
         self._stop_head_timer()
         request_id = request_id_from(self.headers)
-        if refusal.status != 503:
+        if refusal.problem_type.status != 503:
             logger.info(
                 "request_refused",
                 extra={
-                    "status": refusal.status,
+                    "status": refusal.problem_type.status,
                     "detail": refusal.detail,
                     "client": self.client[0] if self.client else None,
                     "request_id": request_id,

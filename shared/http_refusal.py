@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from shared.problem_types import ProblemType
 from shared.problems import PROBLEM_CONTENT_TYPE, status_phrase
 
 Headers = list[tuple[bytes, bytes]]
 
 
 class Refusal(Exception):
-    """A refusal's status, the detail its problem gives, and any headers to add."""
+    """A refusal's problem type, the detail its problem gives, and any headers to add."""
 
-    def __init__(self, status: int, detail: str, headers: Headers | None = None) -> None:
+    def __init__(
+        self, problem_type: ProblemType, detail: str, headers: Headers | None = None
+    ) -> None:
         super().__init__(detail)
-        self.status = status
+        self.problem_type = problem_type
         self.detail = detail
         self.headers = headers or []
 
@@ -24,12 +27,12 @@ def refusal_message(
     refusal: Refusal, request_id: str, default_headers: Iterable[tuple[bytes, bytes]]
 ) -> bytes:
     """The whole HTTP/1.1 response that answers `refusal`, announcing the connection's end."""
-    title = status_phrase(refusal.status)
+    problem_type = refusal.problem_type
     body = json.dumps(
         {
-            "type": "about:blank",
-            "title": title,
-            "status": refusal.status,
+            "type": problem_type.uri,
+            "title": problem_type.title,
+            "status": problem_type.status,
             "detail": refusal.detail,
             "request_id": request_id,
         }
@@ -45,6 +48,8 @@ def refusal_message(
         *refusal.headers,
         (b"connection", b"close"),
     ]
-    status_line = f"HTTP/1.1 {refusal.status} {title}\r\n".encode()
+    status_line = (
+        f"HTTP/1.1 {problem_type.status} {status_phrase(problem_type.status)}\r\n".encode()
+    )
     fields = [name + b": " + value + b"\r\n" for name, value in headers]
     return b"".join([status_line, *fields, b"\r\n", body])

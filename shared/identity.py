@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.problem_types import FORBIDDEN, UNAUTHORIZED
 from shared.problems import Problem
 from shared.state import VerifyingState
 from shared.tokens import Identity, InvalidToken, Verifier
 
 MISSING_TOKEN = "missing token"  # noqa: S105 - a reason, not a secret
-
-# auto_error=False: a missing token is answered by us, as problem+json with WWW-Authenticate.
-_bearer = HTTPBearer(auto_error=False, description="An access token from `POST /auth/token`.")
 
 
 class Unauthorized(Problem):
@@ -24,12 +21,14 @@ class Unauthorized(Problem):
     def __init__(self, reason: str = MISSING_TOKEN) -> None:
         if reason == MISSING_TOKEN:
             super().__init__(
-                401, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+                UNAUTHORIZED,
+                "A bearer token is required.",
+                headers={"WWW-Authenticate": "Bearer"},
             )
         else:
             challenge = f'Bearer error="invalid_token", error_description="{reason}"'
             super().__init__(
-                401,
+                UNAUTHORIZED,
                 f"The access token is not valid: {reason}.",
                 headers={"WWW-Authenticate": challenge},
             )
@@ -53,11 +52,9 @@ async def identify(verifier: Verifier, authorization: str | None) -> Identity:
         raise Unauthorized(exc.reason) from None
 
 
-async def authenticate(
-    request: Request,
-    # Declared for the OpenAPI document (the "Authorize" button of /docs); parsed below.
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Identity:
+async def authenticate(request: Request) -> Identity:
+    """The identity of the request's bearer token; the OpenAPI documents declare the
+    security of every operation that depends on this (`shared.openapi`)."""
     state: VerifyingState = request.scope["state"]
     return await identify(state["verifier"], request.headers.get("authorization"))
 
@@ -67,7 +64,7 @@ CurrentIdentity = Annotated[Identity, Depends(authenticate)]
 
 async def require_admin(identity: CurrentIdentity) -> Identity:
     if not identity.is_admin:
-        raise Problem(403, "This operation needs the admin role.")
+        raise Problem(FORBIDDEN, "This operation needs the admin role.")
     return identity
 
 

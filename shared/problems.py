@@ -1,4 +1,8 @@
-"""RFC 9457 problem details: the one shape every error response of the platform takes."""
+"""RFC 9457 problem details: the one shape every error response of the platform takes.
+
+Every problem has a type from the catalogue (`shared.problem_types`): a client can tell what
+happened by `type` alone, and read at `/problems/<slug>` what to do about it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.cursors import InvalidCursor
+from shared.problem_types import (
+    FOR_STATUS,
+    MALFORMED_BODY,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    VALIDATION_ERROR,
+    ProblemType,
+)
 from shared.request_context import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -19,38 +33,12 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 # order it named): no cache keeps one, nor serves it to anyone later (RFC 9111 §5.2.2.5).
 _NOT_STORED = {"Cache-Control": "no-store"}
 
-
-_DEFAULT_DETAILS = {
-    404: "There is nothing at this path.",
-    405: "This path does not accept this method.",
+_FRAMEWORK_DETAILS = {
+    NOT_FOUND: "There is nothing at this path.",
+    METHOD_NOT_ALLOWED: "This path does not accept this method.",
+    # The framework's only 400: a body its JSON parser could not take (not UTF-8, too deep).
+    MALFORMED_BODY: "The body cannot be read as JSON text in UTF-8.",
 }
-
-
-def problem_type(slug: str) -> str:
-    """The type URI of one of the platform's named problems, such as `out-of-stock`."""
-    return f"/problems/{slug}"
-
-
-class Problem(Exception):
-    """Raised by a handler (or mapped from a domain error) to answer with problem details."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str | None = None,
-        *,
-        title: str | None = None,
-        slug: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail or title or status_phrase(status))
-        self.status = status
-        self.detail = detail
-        self.title = title
-        self.type = problem_type(slug) if slug else "about:blank"
-        self.headers = dict(headers or {})
-        self.extensions = dict(extensions or {})
 
 
 # RFC 9110's names where Python's `HTTPStatus` still has the older ones.
@@ -61,28 +49,47 @@ def status_phrase(status: int) -> str:
     return _PHRASES.get(status) or HTTPStatus(status).phrase
 
 
+class Problem(Exception):
+    """Raised by a handler (or mapped from a domain error) to answer with problem details."""
+
+    def __init__(
+        self,
+        problem_type: ProblemType,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.problem_type = problem_type
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
+
+    @property
+    def status(self) -> int:
+        return self.problem_type.status
+
+
 def problem_response(
-    status: int,
-    detail: str | None = None,
+    problem_type: ProblemType,
+    detail: str,
     *,
-    title: str | None = None,
-    type_: str = "about:blank",
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    phrase = status_phrase(status)
     # Extensions come first: none may replace a member that RFC 9457 or the contract defines.
     body: dict[str, Any] = {
         **(extensions or {}),
-        "type": type_,
-        "title": title or phrase,
-        "status": status,
-        "detail": detail or _DEFAULT_DETAILS.get(status, f"{phrase}."),
+        "type": problem_type.uri,
+        "title": problem_type.title,
+        "status": problem_type.status,
+        "detail": detail,
         "request_id": current_request_id(),
     }
     return JSONResponse(
         body,
-        status_code=status,
+        status_code=problem_type.status,
         headers={**_NOT_STORED, **(headers or {})},
         media_type=PROBLEM_CONTENT_TYPE,
     )
@@ -90,10 +97,8 @@ def problem_response(
 
 def render_problem(problem: Problem) -> JSONResponse:
     return problem_response(
-        problem.status,
+        problem.problem_type,
         problem.detail,
-        title=problem.title,
-        type_=problem.type,
         headers=problem.headers,
         extensions=problem.extensions,
     )
@@ -106,24 +111,50 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def unreadable_body(exc: RequestValidationError) -> str | None:
+    """Why the body of a failed request could not be read as JSON at all, if that is what
+    failed: then it is a malformed body (400), not an invalid one (422)."""
+    for error in exc.errors():
+        if error["type"] == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "invalid JSON")
+            return f"The body is not valid JSON: {reason} at character {error['loc'][-1]}."
+    # The framework reads a body as JSON only when its Content-Type says JSON; otherwise it
+    # hands on the bytes, which no JSON body validates against.
+    if isinstance(exc.body, bytes | bytearray):
+        return "The body must be JSON, sent with `Content-Type: application/json`."
+    return None
+
+
 async def _handle_problem(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return render_problem(exc)
 
 
-async def _handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    phrase = status_phrase(exc.status_code)
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    return problem_response(exc.status_code, detail, headers=exc.headers)
+    # The statuses the framework raises (unmapped would be a bug: logged, and a 500).
+    problem_type = FOR_STATUS[exc.status_code]
+    headers = dict(exc.headers or {})
+    if problem_type is METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem_response(problem_type, _FRAMEWORK_DETAILS[problem_type], headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path takes. The framework's 405 names those of the first
+    route on the path only, and a path may have one route per method."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _handle_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(
-        422,
+        VALIDATION_ERROR,
         "The cursor is not valid: pass `next_cursor` from a previous page unchanged.",
-        title="Unprocessable Content",
-        type_=problem_type("validation-error"),
         extensions={
             "errors": [{"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "cursor"}]
         },
@@ -132,11 +163,11 @@ async def _handle_invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if (reason := unreadable_body(exc)) is not None:
+        return problem_response(MALFORMED_BODY, reason)
     return problem_response(
-        422,
+        VALIDATION_ERROR,
         "The request is not valid; see `errors`.",
-        title="Unprocessable Content",
-        type_=problem_type("validation-error"),
         extensions={"errors": validation_errors(exc.errors())},
     )
 

@@ -19,6 +19,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.problem_types import INTERNAL_ERROR
+
 logger = logging.getLogger("shared.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -50,9 +52,9 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 def _internal_error_body(request_id: str) -> bytes:
     return json.dumps(
         {
-            "type": "about:blank",
-            "title": "Internal Server Error",
-            "status": 500,
+            "type": INTERNAL_ERROR.uri,
+            "title": INTERNAL_ERROR.title,
+            "status": INTERNAL_ERROR.status,
             "detail": "An unexpected error occurred; it has been logged.",
             "request_id": request_id,
         }

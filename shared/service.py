@@ -12,6 +12,8 @@ from shared.docs_page import install_docs_page
 from shared.head import HeadAsGetMiddleware
 from shared.health import ReadinessCheck, health_router
 from shared.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
+from shared.openapi import install_service_document, operation_id
+from shared.problem_pages import problem_pages_router
 from shared.problems import install_problem_handlers
 from shared.request_context import RequestContextMiddleware
 
@@ -70,10 +72,13 @@ def create_service_app(  # noqa: PLR0913 - keyword-only options of one builder, 
         # The platform's metrics are Prometheus's (shared/metrics.py); FastAPI's OpenTelemetry
         # instrumentation would otherwise look for a configured provider on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        generate_unique_id_function=operation_id,
     )
     install_problem_handlers(app)
+    install_service_document(app)
     if serves_own_docs:
         install_docs_page(app)
     app.include_router(health_router(readiness_checks))
+    app.include_router(problem_pages_router())
     app.include_router(metrics_router(metrics.registry))
     return app

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
+from starlette.requests import HTTPConnection
 
 from order_service.state import OrdersState
-from shared.state import lifespan_state
+from shared.openapi import reaches_database
 
-State = Annotated[OrdersState, Depends(lifespan_state)]
+
+@reaches_database
+async def orders_state(connection: HTTPConnection) -> OrdersState:
+    """The lifespan's state: its store is the service's database."""
+    state: OrdersState = connection.scope["state"]
+    return state
+
+
+State = Annotated[OrdersState, Depends(orders_state)]

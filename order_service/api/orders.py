@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from order_service.api.dependencies import State
 from order_service.idempotency import place_order_once
-from order_service.lifecycle import Action, OrderStatus
+from order_service.lifecycle import ALLOWED_ACTORS, Action, Actor, OrderStatus
 from order_service.orders import (
     Versions,
     act_on_order,
@@ -24,13 +24,27 @@ from order_service.records import OrderRecord
 from order_service.schemas import OrderLinesIn, OrderOut, OrderPage
 from order_service.store.idempotency_keys import StoredResponse
 from shared.identity import CurrentIdentity
+from shared.openapi_responses import problems, sends
 from shared.pagination import CursorParam, Limit
 from shared.preconditions import if_match_tags
+from shared.problem_types import (
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    INVALID_TRANSITION,
+    ORDER_NOT_MODIFIABLE,
+    OUT_OF_STOCK,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 IfMatch = Annotated[
-    str | None, Header(description="Change only if the order's ETag is still this one.")
+    str | None,
+    Header(
+        description="Change only if the order is still at this version: `*` (any version), or "
+        'its `ETag`, or a comma-separated list of them (RFC 9110 §13.1.1: `"3"`; a weak `W/"3"` '
+        "never matches). A value that names no current version gets 412, as a stale one does.",
+        examples=['"1"'],
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -39,10 +53,9 @@ IdempotencyKey = Annotated[
         # The draft's sf-string ("…", no quote or backslash inside), or the same unquoted.
         pattern=r'^(?:[\x21\x23-\x5b\x5d-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")$',
         description="Retrying with the same key and body replays the first response.",
+        examples=['"8e03978e-40d5-43e8-bc93-6894a57f9324"'],
     ),
 ]
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such order, or not yours"}}
-_STALE: dict[int | str, dict[str, Any]] = {412: {"description": "`If-Match` is stale"}}
 # Orders are personal: no cache may keep an answer about one. (Error answers are problems,
 # which no cache keeps either.)
 _NOT_STORED = {"Cache-Control": "no-store"}
@@ -84,8 +97,8 @@ def _created(order: OrderRecord) -> StoredResponse:
     response_model=OrderOut,
     summary="Place an order",
     responses={
-        409: {"description": "Out of stock; nothing was reserved"},
-        422: {"description": "Invalid, or an `Idempotency-Key` reused with another body"},
+        201: sends("Location", "ETag", "Idempotent-Replayed", "Cache-Control"),
+        **problems(OUT_OF_STOCK, IDEMPOTENCY_KEY_REUSED),
     },
 )
 async def create_order(
@@ -120,7 +133,12 @@ async def create_order(
     )
 
 
-@router.get("", response_model=OrderPage, summary="List orders, newest first")
+@router.get(
+    "",
+    response_model=OrderPage,
+    summary="List orders, newest first",
+    responses={200: sends("Cache-Control")},
+)
 async def browse_orders(
     state: State,
     identity: CurrentIdentity,
@@ -140,7 +158,12 @@ async def browse_orders(
     )
 
 
-@router.get("/{order_id}", response_model=OrderOut, summary="One order", responses=_NOT_FOUND)
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="One order",
+    responses={200: sends("ETag", "Cache-Control")},
+)
 async def show_order(order_id: uuid.UUID, state: State, identity: CurrentIdentity) -> Response:
     return _order_json(await get_order(state["store"], order_id, identity))
 
@@ -150,9 +173,8 @@ async def show_order(order_id: uuid.UUID, state: State, identity: CurrentIdentit
     response_model=OrderOut,
     summary="Replace a pending order's lines (stock is re-reserved)",
     responses={
-        **_NOT_FOUND,
-        **_STALE,
-        409: {"description": "Not pending any more, or out of stock"},
+        200: sends("ETag", "Cache-Control"),
+        **problems(OUT_OF_STOCK, ORDER_NOT_MODIFIABLE),
     },
 )
 async def change_lines(
@@ -189,11 +211,12 @@ def _add_action_route(action: Action, summary: str, who: str) -> None:
         response_model=OrderOut,
         summary=f"{summary} ({who})",
         responses={
-            **_NOT_FOUND,
-            **_STALE,
-            403: {"description": f"Only the {who} may"},
-            409: {"description": "Not possible in the order's status (`invalid-transition`)"},
+            200: sends("ETag", "Cache-Control"),
+            **problems(FORBIDDEN, INVALID_TRANSITION),
         },
+        openapi_extra=(
+            {"x-required-role": "admin"} if ALLOWED_ACTORS[action] == {Actor.ADMIN} else None
+        ),
     )
 
 

@@ -30,6 +30,17 @@ from order_service.lifecycle import (
     InvalidTransition,
     OrderNotModifiable,
 )
+from shared.problem_types import (
+    FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED,
+    INVALID_TRANSITION,
+    NOT_FOUND,
+    ORDER_NOT_MODIFIABLE,
+    OUT_OF_STOCK,
+    PRECONDITION_FAILED,
+    SKU_TAKEN,
+    VALIDATION_ERROR,
+)
 from shared.problems import Problem, render_problem
 
 E = TypeVar("E", bound=DomainError)
@@ -56,9 +67,8 @@ _PAST = {
 @_problem_for(OutOfStock)
 def _out_of_stock(error: OutOfStock) -> Problem:
     return Problem(
-        409,
+        OUT_OF_STOCK,
         f"Not enough stock for product {error.product_id}; nothing was reserved.",
-        slug="out-of-stock",
         extensions={"product_id": str(error.product_id)},
     )
 
@@ -74,34 +84,32 @@ def _unknown_products(error: UnknownProducts) -> Problem:
         for product_id in error.product_ids
     ]
     return Problem(
-        422,
+        VALIDATION_ERROR,
         "The order names products that do not exist.",
-        slug="validation-error",
         extensions={"errors": errors},
     )
 
 
 @_problem_for(SkuTaken)
 def _sku_taken(_: SkuTaken) -> Problem:
-    return Problem(409, "A product with this SKU already exists.", slug="sku-taken")
+    return Problem(SKU_TAKEN, "A product with this SKU already exists.")
 
 
 @_problem_for(ProductNotFound)
 def _product_not_found(_: ProductNotFound) -> Problem:
-    return Problem(404, "No such product.")
+    return Problem(NOT_FOUND, "No such product.")
 
 
 @_problem_for(OrderNotFound)
 def _order_not_found(_: OrderNotFound) -> Problem:
-    return Problem(404, "No such order.")
+    return Problem(NOT_FOUND, "No such order.")
 
 
 @_problem_for(StaleOrder)
 def _stale_order(error: StaleOrder) -> Problem:
     return Problem(
-        412,
+        PRECONDITION_FAILED,
         "The resource has changed since you read it; read it again and retry.",
-        slug="precondition-failed",
         headers={"ETag": f'"{error.current_version}"'},
     )
 
@@ -109,9 +117,8 @@ def _stale_order(error: StaleOrder) -> Problem:
 @_problem_for(InvalidTransition)
 def _invalid_transition(error: InvalidTransition) -> Problem:
     return Problem(
-        409,
+        INVALID_TRANSITION,
         f"An order that is {error.status} cannot be {_PAST[error.action]}.",
-        slug="invalid-transition",
         extensions={"order_status": str(error.status), "action": str(error.action)},
     )
 
@@ -119,9 +126,8 @@ def _invalid_transition(error: InvalidTransition) -> Problem:
 @_problem_for(OrderNotModifiable)
 def _order_not_modifiable(error: OrderNotModifiable) -> Problem:
     return Problem(
-        409,
+        ORDER_NOT_MODIFIABLE,
         f"Only a pending order can be changed; this one is {error.status}.",
-        slug="order-not-modifiable",
         extensions={"order_status": str(error.status)},
     )
 
@@ -129,9 +135,8 @@ def _order_not_modifiable(error: OrderNotModifiable) -> Problem:
 @_problem_for(IdempotencyKeyReused)
 def _idempotency_key_reused(_: IdempotencyKeyReused) -> Problem:
     return Problem(
-        422,
+        IDEMPOTENCY_KEY_REUSED,
         "This Idempotency-Key was used with a different request; use a new key.",
-        slug="idempotency-key-reused",
         extensions={
             "errors": [
                 {
@@ -147,9 +152,8 @@ def _idempotency_key_reused(_: IdempotencyKeyReused) -> Problem:
 @_problem_for(DisallowedWebhookUrl)
 def _disallowed_webhook_url(error: DisallowedWebhookUrl) -> Problem:
     return Problem(
-        422,
+        VALIDATION_ERROR,
         f"Webhooks cannot go to this URL: {error}.",
-        slug="validation-error",
         extensions={
             "errors": [{"loc": ["body", "url"], "msg": str(error), "type": "disallowed_url"}]
         },
@@ -158,12 +162,12 @@ def _disallowed_webhook_url(error: DisallowedWebhookUrl) -> Problem:
 
 @_problem_for(WebhookEndpointNotFound)
 def _webhook_endpoint_not_found(_: WebhookEndpointNotFound) -> Problem:
-    return Problem(404, "No such webhook endpoint.")
+    return Problem(NOT_FOUND, "No such webhook endpoint.")
 
 
 @_problem_for(ActionForbidden)
 def _action_forbidden(error: ActionForbidden) -> Problem:
-    return Problem(403, f"You may not {error.action} this order.")
+    return Problem(FORBIDDEN, f"You may not {error.action} this order.")
 
 
 def _answering(

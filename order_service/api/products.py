@@ -10,9 +10,20 @@ from order_service.api.dependencies import State
 from order_service.products import add_product, change_product, get_product, list_products
 from order_service.schemas import ProductCreate, ProductOut, ProductPage, ProductUpdate
 from shared.identity import AdminIdentity, CurrentIdentity
+from shared.openapi_responses import problems, sends
 from shared.pagination import CursorParam, Limit
+from shared.problem_types import SKU_TAKEN
 
 router = APIRouter(prefix="/products", tags=["products"])
+
+# For clients that follow links (and the fuzz test's stateful phase): a new product can be
+# ordered at once.
+_ORDER_IT = {
+    "create_order": {
+        "operationId": "create_order",
+        "requestBody": {"items": [{"product_id": "$response.body#/id", "quantity": 1}]},
+    }
+}
 
 
 @router.post(
@@ -20,7 +31,7 @@ router = APIRouter(prefix="/products", tags=["products"])
     status_code=201,
     response_model=ProductOut,
     summary="Add a product (admin)",
-    responses={403: {"description": "Not an admin"}, 409: {"description": "SKU taken"}},
+    responses={201: {**sends("Location"), "links": _ORDER_IT}, **problems(SKU_TAKEN)},
 )
 async def create_product(
     body: ProductCreate, state: State, _: AdminIdentity, response: Response
@@ -52,7 +63,6 @@ async def show_product(product_id: uuid.UUID, state: State, _: CurrentIdentity) 
     "/{product_id}",
     response_model=ProductOut,
     summary="Change a product's name, price or stock (admin)",
-    responses={403: {"description": "Not an admin"}, 404: {"description": "No such product"}},
 )
 async def update_product(
     product_id: uuid.UUID, body: ProductUpdate, state: State, _: AdminIdentity

@@ -44,6 +44,19 @@ async def test_revoking_an_unknown_token_is_200_too(auth_client: httpx.AsyncClie
     assert response.status_code == 200
 
 
+async def test_a_revocation_is_answered_with_no_body_as_documented(
+    auth_client: httpx.AsyncClient,
+) -> None:
+    # Found by fuzzing: the document promised JSON and the answer had none.
+    response = await revoke(auth_client, "not-a-token-anyone-was-given")
+    documented = (await auth_client.get("/openapi.json")).json()
+    ok = documented["paths"]["/auth/revoke"]["post"]["responses"]["200"]
+
+    assert response.content == b""
+    assert "content-type" not in response.headers
+    assert "content" not in ok
+
+
 async def test_revoking_twice_is_200(auth_client: httpx.AsyncClient) -> None:
     token = (await sign_in(auth_client))["refresh_token"]
 

@@ -105,6 +105,19 @@ async def test_a_repeated_parameter_is_an_invalid_request(auth_client: httpx.Asy
     assert response.json()["error"] == "invalid_request"
 
 
+async def test_unknown_parameters_are_ignored_even_repeated(
+    auth_client: httpx.AsyncClient,
+) -> None:
+    # Found by fuzzing; RFC 6749 §3.2: the server MUST ignore parameters it does not know.
+    response = await auth_client.post(
+        "/auth/revoke",
+        content=b"token=unknown&x-extra=1&x-extra=2",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 200
+
+
 async def test_a_json_body_is_an_invalid_request(auth_client: httpx.AsyncClient) -> None:
     response = await auth_client.post(
         "/auth/token", json={"grant_type": "password", "username": "a", "password": "b"}

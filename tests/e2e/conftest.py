@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -28,6 +28,8 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 class Stack:
     gateway_url: str
     logs: dict[str, Path]
+    # Each service's own address, behind the gateway: "auth", "orders".
+    service_urls: dict[str, str]
 
     def log_of(self, service: str) -> str:
         return self.logs[service].read_text()
@@ -54,7 +56,7 @@ def _migrate(modules: list[str], env: dict[str, str]) -> None:
 
 
 @contextmanager
-def _database_urls(
+def database_urls(
     backend: str, request: pytest.FixtureRequest, workdir: Path
 ) -> Iterator[tuple[str, str]]:
     """(auth, orders) database URLs: fresh Postgres databases, or SQLite files as `make run`."""
@@ -85,8 +87,8 @@ class Stacks:
     def of(self, backend: str) -> Stack:
         if backend not in self.running:
             workdir = self.request.getfixturevalue("tmp_path_factory").mktemp(backend)
-            urls = self.exit_stack.enter_context(_database_urls(backend, self.request, workdir))
-            self.running[backend] = self.exit_stack.enter_context(_running_stack(workdir, *urls))
+            urls = self.exit_stack.enter_context(database_urls(backend, self.request, workdir))
+            self.running[backend] = self.exit_stack.enter_context(running_stack(workdir, *urls))
         return self.running[backend]
 
 
@@ -103,9 +105,13 @@ def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Stack:
 
 
 @contextmanager
-def _running_stack(
-    workdir: Path, auth_database_url: str, orders_database_url: str
+def running_stack(
+    workdir: Path,
+    auth_database_url: str,
+    orders_database_url: str,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
+    """The three services as processes, with `settings` (environment variables) on top."""
     ports = {
         "gateway": free_port(),
         "auth": free_port(),
@@ -135,6 +141,7 @@ def _running_stack(
         "GATEWAY_AUTH_URL": urls["auth"],
         "GATEWAY_ORDERS_URL": urls["orders"],
         "GATEWAY_JWKS_URL": f"{urls['auth']}/.well-known/jwks.json",
+        **(settings or {}),
     }
     _migrate(["auth_service", "order_service"], env)
 
@@ -157,7 +164,7 @@ def _running_stack(
     try:
         for name, url in urls.items():
             wait_until(partial(_is_ready, url), STARTUP_TIMEOUT_SECONDS, f"{name} ready")
-        yield Stack(urls["gateway"], logs)
+        yield Stack(urls["gateway"], logs, {"auth": urls["auth"], "orders": urls["orders"]})
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

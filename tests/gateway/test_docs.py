@@ -24,12 +24,15 @@ from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.openapi_merge import merge_documents, owned_paths
 from gateway.routes import ROUTES
+from shared.problem_types import PROBLEM_TYPES
 from tests.gateway.conftest import dead_url, gateway_client, gateway_settings
 from tests.gateway.scripted_server import Behaviour, ScriptedServer
 from tests.support.pages import DOCS_PAGE_POLICY, parts_of
 from tests.support.servers import eventually, free_port, running_server
 
 JSONObject = dict[str, Any]
+# What the gateway serves and documents itself.
+OWN_PATHS = {"/health/live", "/health/ready", "/problems", "/problems/{slug}"}
 
 
 def unresolved_references(document: JSONObject) -> list[str]:  # noqa: C901 - two small walkers
@@ -147,8 +150,8 @@ async def test_document_has_the_operations_of_both_services(real_document: JSONO
 async def test_document_has_only_what_the_gateway_routes(real_document: JSONObject) -> None:
     prefixes = tuple(route.prefix for route in ROUTES)
     not_proxied = {path for path in real_document["paths"] if not path.startswith(prefixes)}
-    # The gateway's own health endpoints; not the services' (nor anyone's /metrics or /docs).
-    assert not_proxied == {"/health/live", "/health/ready"}
+    # The gateway's own; not the services' (nor anyone's /metrics or /docs).
+    assert not_proxied == OWN_PATHS
     assert real_document["paths"]["/health/ready"]["get"]["tags"] == ["health"]
 
 
@@ -156,10 +159,116 @@ async def test_every_reference_resolves_and_the_document_is_valid(
     real_document: JSONObject,
 ) -> None:
     assert unresolved_references(real_document) == []
-    assert set(real_document["components"]["securitySchemes"]) == {"HTTPBearer"}
-    # Both services define it, identically: one copy.
-    assert "HTTPValidationError" in real_document["components"]["schemas"]
+    assert set(real_document["components"]["securitySchemes"]) == {"PasswordGrant", "BearerToken"}
+    # Both services and the gateway define it, identically: one copy.
+    assert "Problem" in real_document["components"]["schemas"]
+    assert "HTTPValidationError" not in real_document["components"]["schemas"]
     validate(real_document)
+
+
+def _types(operation: JSONObject, status: str) -> set[str]:
+    uris = operation["responses"].get(status, {}).get("x-problem-types", [])
+    return {uri.removeprefix("/problems/") for uri in uris}
+
+
+async def test_every_proxied_operation_documents_what_the_gateway_answers_itself(
+    real_document: JSONObject,
+) -> None:
+    proxied = [
+        (path, operation)
+        for path, item in real_document["paths"].items()
+        if path not in OWN_PATHS
+        for operation in item.values()
+    ]
+    assert len(proxied) >= 18
+    for path, operation in proxied:
+        statuses = set(operation["responses"])
+        assert {"400", "408", "413", "414", "429", "431", "502", "503", "504"} <= statuses, path
+        assert {"bad-request"} <= _types(operation, "400")
+        assert {"upstream-unavailable", "gateway-busy"} <= _types(operation, "503")
+        assert "Retry-After" in operation["responses"]["429"]["headers"]
+        for response in operation["responses"].values():
+            assert {"RateLimit", "RateLimit-Policy", "Server-Timing", "X-Request-ID"} <= set(
+                response["headers"]
+            ), path
+
+
+async def test_only_protected_routes_document_401_and_their_security(
+    real_document: JSONObject,
+) -> None:
+    for path, item in real_document["paths"].items():
+        for operation in item.values():
+            is_protected = (
+                path.startswith(("/orders", "/products", "/events", "/webhooks"))
+                or path == "/auth/me"
+            )
+            assert ("401" in operation["responses"]) == is_protected, path
+            assert ("security" in operation) == is_protected, path
+            if is_protected:
+                assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+
+
+async def test_a_status_that_service_and_gateway_both_answer_lists_both_types(
+    real_document: JSONObject,
+) -> None:
+    place_order = real_document["paths"]["/orders"]["post"]
+    assert _types(place_order, "400") == {"malformed-body", "bad-request"}
+    assert _types(place_order, "503") == {
+        "database-unavailable",
+        "upstream-unavailable",
+        "too-many-connections",
+        "gateway-busy",
+    }
+    # The token endpoint's own 400 is RFC 6749's; the gateway's is a problem.
+    token_400 = real_document["paths"]["/auth/token"]["post"]["responses"]["400"]
+    assert set(token_400["content"]) == {"application/json", "application/problem+json"}
+
+
+async def test_every_problem_type_is_documented_on_some_operation(
+    real_document: JSONObject, real_auth_url: str, real_orders_url: str
+) -> None:
+    async with httpx.AsyncClient() as client:
+        services = [
+            (await client.get(f"{url}/openapi.json")).json()
+            for url in (real_auth_url, real_orders_url)
+        ]
+    documented = {
+        uri.removeprefix("/problems/")
+        for document in (real_document, *services)
+        for item in document["paths"].values()
+        for operation in item.values()
+        for response in operation["responses"].values()
+        for uri in response.get("x-problem-types", [])
+    }
+    # The framework's 405 answers methods a path does not take: no operation of its own.
+    assert documented == set(PROBLEM_TYPES) - {"method-not-allowed"}
+
+
+async def test_authorize_in_docs_signs_in_as_swagger_ui_asks(
+    real_document: JSONObject, real_auth_url: str, jwks_url: str
+) -> None:
+    """What Swagger UI's "Authorize" sends for the password flow (as a browser showed it): a
+    form with an empty scope to the document's `tokenUrl`, resolved against the gateway, with
+    Basic client credentials that are empty; and then the token on "Try it out"."""
+    flows = real_document["components"]["securitySchemes"]["PasswordGrant"]["flows"]
+    credentials = {"username": "swagger@example.com", "password": "a long enough password"}
+    settings = docs_settings(jwks_url, auth_url=real_auth_url)
+    async with gateway_client(create_app(settings)) as gateway:
+        await gateway.post(
+            "/auth/register",
+            json={"email": credentials["username"], "password": credentials["password"]},
+        )
+        signed_in = await gateway.post(
+            flows["password"]["tokenUrl"],
+            data={"grant_type": "password", **credentials, "scope": ""},
+            headers={"Authorization": "Basic Og=="},
+        )
+        me = await gateway.get(
+            "/auth/me", headers={"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        )
+
+    assert signed_in.status_code == 200, signed_in.text
+    assert me.json()["email"] == credentials["username"]
 
 
 async def test_docs_serves_swagger_ui_for_the_merged_document(
@@ -215,8 +324,8 @@ async def test_a_changed_document_is_served_once_the_cache_expires(
         before = await fetch_document(gateway)
         fake.document = fake_document("/auth/a", "/auth/b")
         after = await fetch_document(gateway)
-    assert set(before["paths"]) - {"/health/live", "/health/ready"} == {"/auth/a"}
-    assert set(after["paths"]) - {"/health/live", "/health/ready"} == {"/auth/a", "/auth/b"}
+    assert set(before["paths"]) - OWN_PATHS == {"/auth/a"}
+    assert set(after["paths"]) - OWN_PATHS == {"/auth/a", "/auth/b"}
 
 
 async def test_the_document_is_cached_for_the_cache_time(

@@ -45,7 +45,7 @@ def test_an_oversized_head_is_a_431_problem_with_the_clients_request_id(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["x-request-id"] == "trace-me"
     assert response.json() == {
-        "type": "about:blank",
+        "type": "/problems/request-header-fields-too-large",
         "title": "Request Header Fields Too Large",
         "status": 431,
         "detail": "The request head is larger than 32768 bytes.",

@@ -64,6 +64,20 @@ async def test_the_largest_possible_order_is_stored_exactly(
     assert response.json()["total"] == "3000000000.00"
 
 
+async def test_a_whole_number_written_with_a_point_is_a_quantity(
+    catalogue: Catalogue, orders_client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    # Found by fuzzing: JSON Schema's `integer` takes 2.0, so the service must too.
+    mug = await catalogue.add(stock=5)
+
+    response = await orders_client.post(
+        "/orders", json={"items": [{"product_id": mug["id"], "quantity": 2.0}]}, headers=alice
+    )
+
+    assert response.status_code == 201
+    assert response.json()["items"][0]["quantity"] == 2
+
+
 async def test_an_order_keeps_the_price_it_was_placed_at(
     catalogue: Catalogue,
     orders_client: httpx.AsyncClient,

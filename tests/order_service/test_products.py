@@ -73,6 +73,12 @@ async def test_a_taken_sku_is_409(catalogue: Catalogue, orders_client: httpx.Asy
         {"price": "1000000.01"},
         {"stock": "10"},
         {"stock": True},
+        # Found by fuzzing: the document now says what the service takes, and no more.
+        {"price": 12.5},
+        {"price": "012.50"},
+        {"price": " 12.50"},
+        {"price": "12.500"},
+        {"stock": 1.5},
     ],
     ids=[
         "zero-price",
@@ -88,6 +94,11 @@ async def test_a_taken_sku_is_409(catalogue: Catalogue, orders_client: httpx.Asy
         "price-over-a-million",
         "stock-as-text",
         "stock-as-boolean",
+        "price-as-a-json-number",
+        "price-with-a-leading-zero",
+        "price-with-a-space",
+        "price-with-three-places",
+        "fractional-stock",
     ],
 )
 async def test_invalid_products_are_422(
@@ -99,6 +110,20 @@ async def test_invalid_products_are_422(
 
     assert response.status_code == 422
     assert response.json()["errors"]
+
+
+async def test_a_whole_number_written_with_a_point_is_a_stock(
+    orders_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # Found by fuzzing: JSON Schema's `integer` takes 3.0, so the service must too.
+    response = await orders_client.post(
+        "/products",
+        json={"sku": "POINT-1", "name": "Pen", "price": "1.00", "stock": 3.0},
+        headers=admin,
+    )
+
+    assert response.status_code == 201
+    assert response.json()["stock"] == 3
 
 
 async def test_get_product_and_404_for_an_unknown_one(

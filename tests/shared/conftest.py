@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from shared.metrics import ServiceMetrics
+from shared.problem_types import SKU_TAKEN
 from shared.problems import Problem
 from shared.service import create_service_app, platform_middleware
 from tests.support.apps import served
@@ -47,9 +48,13 @@ def build_frame_app(
     async def add_widget(widget: Widget) -> dict[str, str]:
         return {"name": widget.name}
 
+    @app.get("/widgets")
+    async def list_widgets() -> list[str]:
+        return []
+
     @app.get("/conflict")
     async def conflict() -> None:
-        raise Problem(409, "Already there.", slug="already-there", extensions={"hint": "x"})
+        raise Problem(SKU_TAKEN, "Already there.", extensions={"hint": "x"})
 
     @app.get("/boom")
     async def boom() -> None:
