@@ -91,9 +91,17 @@ def _is_busy_sqlite(error: BaseException) -> bool:
     return isinstance(error, sqlite3.Error) and code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+class DatabaseUnavailable(Exception):
+    """Raised from a driver's failure that says the database is away, by code that runs
+    statements on the driver's connection itself (SQLAlchemy wraps the failures of the
+    statements it runs): the failure is its cause."""
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """Whether `error` says the database cannot serve right now (as opposed to a bug)."""
     for cause in _causes(error):
+        if isinstance(cause, DatabaseUnavailable):
+            return True
         # The pool had no connection to give within `pool_timeout`: the database is too
         # slow or away, and requests queue up behind it.
         if isinstance(cause, PoolTimeoutError):
@@ -131,6 +139,7 @@ def install_database_outage_handler(app: FastAPI) -> None:
     For the services that own a database; it imports SQLAlchemy, which the gateway lacks.
     """
     # Raw network errors reach the app from the driver's connect, bypassing SQLAlchemy's
-    # wrapping; everything else the database says arrives as a SQLAlchemy error.
-    for error_type in (SQLAlchemyError, OSError):
+    # wrapping; everything else the database says arrives as a SQLAlchemy error, or, from
+    # statements run on the driver's connection itself, as `DatabaseUnavailable`.
+    for error_type in (SQLAlchemyError, OSError, DatabaseUnavailable):
         app.add_exception_handler(error_type, _answer_database_unavailable)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar, TypeVarTuple
 
 from fastapi import Query
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Integer, Select, Uuid, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.cursors import MAX_CURSOR_LENGTH, Cursor
@@ -29,19 +29,34 @@ def newest_first_page(
     created_at: InstrumentedAttribute[datetime],
     item_id: InstrumentedAttribute[uuid.UUID],
     *,
-    limit: int,
-    after: str | None,
-    scope: str,
+    is_after_a_cursor: bool,
 ) -> Select[*Columns]:
-    """Order `statement` newest first and keep the rows after `after`, one more than `limit`.
+    """`statement` newest first, a page's worth of rows and one more, from the start or after
+    a cursor: the values are parameters (`page_parameters`), so that the statement is built
+    (and compiled) once per shape.
 
-    The extra row tells whether there is a next page (see `page_of`). `scope` names the
-    listing and its filters: a cursor is only good for the listing that made it.
+    The extra row tells whether there is a next page (see `page_of`).
     """
+    if is_after_a_cursor:
+        after = tuple_(
+            bindparam("after_created_at", type_=created_at.type),
+            bindparam("after_id", type_=Uuid),
+        )
+        statement = statement.where(tuple_(created_at, item_id) < after)
+    return statement.order_by(created_at.desc(), item_id.desc()).limit(
+        bindparam("rows_wanted", type_=Integer)
+    )
+
+
+def page_parameters(*, limit: int, after: str | None, scope: str) -> dict[str, Any]:
+    """The values of a `newest_first_page` statement. `scope` names the listing and its
+    filters: a cursor is only good for the listing that made it (else `InvalidCursor`)."""
+    parameters: dict[str, Any] = {"rows_wanted": limit + 1}
     if after is not None:
         cursor = Cursor.decode(after, scope)
-        statement = statement.where(tuple_(created_at, item_id) < (cursor.created_at, cursor.id))
-    return statement.order_by(created_at.desc(), item_id.desc()).limit(limit + 1)
+        parameters["after_created_at"] = cursor.created_at
+        parameters["after_id"] = cursor.id
+    return parameters
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,65 @@
 """The order service's data access: every statement it runs, and the connection each runs on.
 
 A use case says what it needs: `reading()` for an answer read with one statement, or
-`writing()` for a transaction. The store decides what that takes on the database at hand:
-on Postgres a one-statement read needs no transaction (one statement is one snapshot, and
-BEGIN and ROLLBACK would be two more round trips); on SQLite every transaction takes the
-write lock at its start (`shared.database`). The statements themselves live beside this
-module, one module per table, each built once.
+`writing()` for a transaction. The store decides what that takes on the database at hand: on
+Postgres a one-statement read runs outside any transaction (one statement is one snapshot,
+and BEGIN and ROLLBACK would be two more round trips), and statements run on the driver's
+connection, compiled once (`store/sql.py`); on SQLite they run through SQLAlchemy, and every
+transaction takes the write lock at its start (`shared.database`). The pool is SQLAlchemy's
+either way, with its limits, timeouts and its care of broken connections. The statements
+themselves live beside this module, one module per table, each built once.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.database import autocommit_engine
+from order_service.store.sql import (
+    Connection,
+    PostgresConnection,
+    SQLAlchemyConnection,
+    query,
+)
+from shared.database import is_sqlite
+from shared.database_outage import DatabaseUnavailable, is_database_unavailable
 
-# What a use case holds while it works: it passes it to the statements' functions, and
-# never uses it itself.
-Connection = AsyncConnection
+__all__ = ["Connection", "Store"]
+
+_SELECT_ONE = query(text("SELECT 1"))
 
 
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._read_engine = autocommit_engine(engine)
+        self._runs_sqlalchemy = is_sqlite(engine.url)
 
-    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Connection]:
         """A connection for one statement, which sees one snapshot by itself."""
-        return self._read_engine.connect()
+        async with self.engine.connect() as connection:
+            if self._runs_sqlalchemy:
+                yield SQLAlchemyConnection(connection)
+                return
+            async with _failing_soundly(connection):
+                yield PostgresConnection(_driver(connection))
 
-    def writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[Connection]:
         """A connection in a transaction that commits when the block ends (rolls back if it
         raises); the connection goes back to the pool before the response goes out."""
-        return self.engine.begin()
+        if self._runs_sqlalchemy:
+            async with self.engine.begin() as connection:
+                yield SQLAlchemyConnection(connection)
+            return
+        async with self.engine.connect() as connection, _failing_soundly(connection):
+            driver = _driver(connection)
+            async with driver.transaction():
+                yield PostgresConnection(driver)
 
     async def __aenter__(self) -> Store:
         return self
@@ -46,4 +71,30 @@ class Store:
     async def check(self) -> None:
         """Readiness: the database answers a trivial query."""
         async with self.reading() as connection:
-            await connection.execute(text("SELECT 1"))
+            await connection.fetchval(_SELECT_ONE)
+
+
+def _driver(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under a pooled SQLAlchemy one (checked out already: no I/O)."""
+    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+
+
+@asynccontextmanager
+async def _failing_soundly(connection: AsyncConnection) -> AsyncIterator[None]:
+    """A failure that says the database is away leaves no broken connection in the pool
+    (SQLAlchemy would see to that for the statements it runs itself), and is raised as
+    `DatabaseUnavailable`: the service answers it with a 503."""
+    try:
+        yield
+    except DatabaseUnavailable:
+        raise
+    except Exception as error:
+        if not (is_database_unavailable(error) or _driver_is_closed(connection)):
+            raise
+        await connection.invalidate()
+        raise DatabaseUnavailable from error
+
+
+def _driver_is_closed(connection: AsyncConnection) -> bool:
+    is_closed = getattr(_driver(connection), "is_closed", None)
+    return bool(is_closed is not None and is_closed())

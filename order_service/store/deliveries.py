@@ -8,8 +8,21 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, insert, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from order_service.models import (
@@ -19,28 +32,39 @@ from order_service.models import (
     WebhookEndpoint,
 )
 from order_service.records import AttemptRecord, EventType
+from order_service.store.sql import Connection, RowsInsert, one_off, query
 from shared.cursors import SequenceCursor
+from shared.database import UTCDateTime
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
-async def lock_relay_cursor(connection: AsyncConnection, name: str) -> SequenceCursor | None:
+_THE_CURSOR = RelayCursor.name == bindparam("cursor_name", type_=String)
+_LOCK_CURSOR = query(
+    select(RelayCursor.xid_horizon, RelayCursor.position)
+    .where(_THE_CURSOR)
+    .with_for_update(skip_locked=True)
+)
+_MOVE_CURSOR = query(
+    update(RelayCursor)
+    .where(_THE_CURSOR)
+    .values(
+        xid_horizon=bindparam("major", type_=BigInteger),
+        position=bindparam("minor", type_=BigInteger),
+    )
+)
+
+
+async def lock_relay_cursor(connection: Connection, name: str) -> SequenceCursor | None:
     """Where the relay `name` is in the feed, locked until the transaction ends; None while
     another relay holds it (that one is making the deliveries: this one skips its turn)."""
-    statement = (
-        select(RelayCursor.xid_horizon, RelayCursor.position)
-        .where(RelayCursor.name == name)
-        .with_for_update(skip_locked=True)
-    )
-    row = (await connection.execute(statement)).one_or_none()
-    return SequenceCursor(row.xid_horizon, row.position) if row is not None else None
+    row = await connection.fetchrow(_LOCK_CURSOR, {"cursor_name": name})
+    return SequenceCursor(row["xid_horizon"], row["position"]) if row is not None else None
 
 
-async def move_relay_cursor(connection: AsyncConnection, name: str, cursor: SequenceCursor) -> None:
+async def move_relay_cursor(connection: Connection, name: str, cursor: SequenceCursor) -> None:
     await connection.execute(
-        update(RelayCursor)
-        .where(RelayCursor.name == name)
-        .values(xid_horizon=cursor.major, position=cursor.minor)
+        _MOVE_CURSOR, {"cursor_name": name, "major": cursor.major, "minor": cursor.minor}
     )
 
 
@@ -50,19 +74,29 @@ class Subscription:
     event_types: frozenset[EventType]
 
 
-async def read_subscriptions(connection: AsyncConnection) -> list[Subscription]:
+_SUBSCRIPTIONS = query(
+    select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(WebhookEndpoint.enabled)
+)
+
+
+async def read_subscriptions(connection: Connection) -> list[Subscription]:
     """What each enabled endpoint receives."""
-    statement = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-        WebhookEndpoint.enabled
-    )
     return [
-        Subscription(row.id, frozenset(EventType(kind) for kind in row.event_types))
-        for row in (await connection.execute(statement)).all()
+        Subscription(row["id"], frozenset(EventType(kind) for kind in row["event_types"]))
+        for row in await connection.fetch(_SUBSCRIPTIONS)
     ]
 
 
-# RETURNING: one multi-row INSERT (see store/events.py).
-_INSERT_DELIVERIES = insert(WebhookDelivery).returning(WebhookDelivery.id)
+_DELIVERY_ROW = (
+    "endpoint_id",
+    "event_position",
+    "aggregate_id",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+_INSERT_DELIVERIES = RowsInsert(WebhookDelivery.__table__, _DELIVERY_ROW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +107,7 @@ class NewDelivery:
 
 
 async def read_queue_times(
-    connection: AsyncConnection, queues: Collection[tuple[uuid.UUID, uuid.UUID]]
+    connection: Connection, queues: Collection[tuple[uuid.UUID, uuid.UUID]]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], datetime]:
     """For each (endpoint, aggregate) with a delivery still pending, the latest time one is
     due: a delivery queued behind them cannot be sent before."""
@@ -91,12 +125,12 @@ async def read_queue_times(
         )
         .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.aggregate_id)
     )
-    rows = (await connection.execute(statement)).all()
-    return {(row.endpoint_id, row.aggregate_id): row.due for row in rows}
+    rows = await connection.fetch(one_off(statement))
+    return {(row["endpoint_id"], row["aggregate_id"]): row["due"] for row in rows}
 
 
 async def insert_deliveries(
-    connection: AsyncConnection,
+    connection: Connection,
     deliveries: Sequence[NewDelivery],
     *,
     now: datetime,
@@ -120,14 +154,36 @@ async def insert_deliveries(
         }
         for delivery in deliveries
     ]
-    await connection.execute(_INSERT_DELIVERIES, rows)
+    await connection.insert_rows(_INSERT_DELIVERIES, rows)
 
 
 _earlier = aliased(WebhookDelivery)
 
 
+_NOW = bindparam("now", type_=UTCDateTime)
+_DUE = query(
+    select(WebhookDelivery.id)
+    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    .where(
+        WebhookDelivery.state == PENDING,
+        WebhookDelivery.next_attempt_at <= _NOW,
+        or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= _NOW),
+        WebhookEndpoint.enabled,
+        ~exists().where(
+            _earlier.endpoint_id == WebhookDelivery.endpoint_id,
+            _earlier.aggregate_id == WebhookDelivery.aggregate_id,
+            _earlier.state == PENDING,
+            _earlier.id < WebhookDelivery.id,
+        ),
+    )
+    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+    .limit(bindparam("rows_wanted", type_=Integer))
+    .with_for_update(of=WebhookDelivery, skip_locked=True)
+)
+
+
 async def lease_due_deliveries(
-    connection: AsyncConnection, *, now: datetime, until: datetime, limit: int
+    connection: Connection, *, now: datetime, until: datetime, limit: int
 ) -> list[int]:
     """Claim up to `limit` deliveries that are due, to enabled endpoints, and first in their
     endpoint's queue for their order or product, until `until`; their ids.
@@ -135,29 +191,15 @@ async def lease_due_deliveries(
     Rows another relay is claiming are skipped, not waited for. The caller commits at once:
     the lease, not a lock, keeps others away while it delivers.
     """
-    statement = (
-        select(WebhookDelivery.id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(
-            WebhookDelivery.state == PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until <= now),
-            WebhookEndpoint.enabled,
-            ~exists().where(
-                _earlier.endpoint_id == WebhookDelivery.endpoint_id,
-                _earlier.aggregate_id == WebhookDelivery.aggregate_id,
-                _earlier.state == PENDING,
-                _earlier.id < WebhookDelivery.id,
-            ),
-        )
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
-        .with_for_update(of=WebhookDelivery, skip_locked=True)
-    )
-    ids = list(await connection.scalars(statement))
+    rows = await connection.fetch(_DUE, {"now": now, "rows_wanted": limit})
+    ids: list[int] = [row["id"] for row in rows]
     if ids:
         await connection.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(leased_until=until)
+            one_off(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids))
+                .values(leased_until=until)
+            )
         )
     return ids
 
@@ -172,7 +214,7 @@ class LeasedDelivery:
     attempts: int
 
 
-async def read_deliveries(connection: AsyncConnection, ids: Sequence[int]) -> list[LeasedDelivery]:
+async def read_deliveries(connection: Connection, ids: Sequence[int]) -> list[LeasedDelivery]:
     statement = (
         select(
             WebhookDelivery.id,
@@ -184,83 +226,126 @@ async def read_deliveries(connection: AsyncConnection, ids: Sequence[int]) -> li
         .where(WebhookDelivery.id.in_(ids))
         .order_by(WebhookDelivery.id)
     )
-    return [LeasedDelivery(**row._mapping) for row in (await connection.execute(statement)).all()]
-
-
-async def insert_attempt(
-    connection: AsyncConnection, endpoint_id: uuid.UUID, attempt: AttemptRecord
-) -> None:
-    await connection.execute(
-        insert(WebhookAttempt),
-        [
-            {
-                "id": attempt.id,
-                "endpoint_id": endpoint_id,
-                "event_id": attempt.event_id,
-                "attempt": attempt.attempt,
-                "status_code": attempt.status_code,
-                "error": attempt.error,
-                "duration_ms": attempt.duration_ms,
-                "at": attempt.at,
-            }
-        ],
-    )
-
-
-def _mine(delivery: LeasedDelivery) -> list[ColumnElement[bool]]:
-    """The delivery as its lease found it: an attempt another relay recorded since (once the
-    lease had run out) is not recorded twice."""
     return [
-        WebhookDelivery.id == delivery.id,
-        WebhookDelivery.state == PENDING,
-        WebhookDelivery.attempts == delivery.attempts,
+        LeasedDelivery(**{field: row[field] for field in LeasedDelivery.__dataclass_fields__})
+        for row in await connection.fetch(one_off(statement))
     ]
 
 
+_INSERT_ATTEMPT = query(
+    insert(WebhookAttempt),
+    params=(
+        "id",
+        "endpoint_id",
+        "event_id",
+        "attempt",
+        "status_code",
+        "error",
+        "duration_ms",
+        "at",
+    ),
+)
+
+
+async def insert_attempt(
+    connection: Connection, endpoint_id: uuid.UUID, attempt: AttemptRecord
+) -> None:
+    await connection.execute(
+        _INSERT_ATTEMPT,
+        {
+            "id": attempt.id,
+            "endpoint_id": endpoint_id,
+            "event_id": attempt.event_id,
+            "attempt": attempt.attempt,
+            "status_code": attempt.status_code,
+            "error": attempt.error,
+            "duration_ms": attempt.duration_ms,
+            "at": attempt.at,
+        },
+    )
+
+
+# The delivery as its lease found it: an attempt another relay recorded since (once the
+# lease had run out) is not recorded twice.
+_MINE: tuple[ColumnElement[bool], ...] = (
+    WebhookDelivery.id == bindparam("delivery_id", type_=BigInteger),
+    WebhookDelivery.state == PENDING,
+    WebhookDelivery.attempts == bindparam("attempts_before", type_=Integer),
+)
+
+
+_AT = bindparam("at", type_=UTCDateTime)
+_FINISH = query(
+    update(WebhookDelivery)
+    .where(*_MINE)
+    .values(
+        state=bindparam("state", type_=String),
+        attempts=bindparam("attempts_now", type_=Integer),
+        leased_until=None,
+        finished_at=_AT,
+    )
+)
+_RETRY = query(
+    update(WebhookDelivery)
+    .where(*_MINE)
+    .values(
+        attempts=bindparam("attempts_now", type_=Integer), leased_until=None, next_attempt_at=_AT
+    )
+)
+_HOLD_BACK_THE_QUEUE = query(
+    update(WebhookDelivery)
+    .where(
+        WebhookDelivery.endpoint_id == bindparam("queue_endpoint_id", type_=Uuid),
+        WebhookDelivery.aggregate_id == bindparam("queue_aggregate_id", type_=Uuid),
+        WebhookDelivery.state == PENDING,
+        WebhookDelivery.id > bindparam("delivery_id", type_=BigInteger),
+        WebhookDelivery.next_attempt_at < _AT,
+    )
+    .values(next_attempt_at=_AT)
+)
+_GIVE_UP_PENDING = query(
+    update(WebhookDelivery)
+    .where(
+        WebhookDelivery.endpoint_id == bindparam("disabled_endpoint_id", type_=Uuid),
+        WebhookDelivery.state == PENDING,
+    )
+    .values(state=FAILED, leased_until=None, finished_at=_AT)
+)
+
+
+def _mine(delivery: LeasedDelivery) -> dict[str, object]:
+    """The delivery as its lease found it (see `_MINE`), and its attempts with this one."""
+    return {
+        "delivery_id": delivery.id,
+        "attempts_before": delivery.attempts,
+        "attempts_now": delivery.attempts + 1,
+    }
+
+
 async def finish_delivery(
-    connection: AsyncConnection, delivery: LeasedDelivery, state: str, *, now: datetime
+    connection: Connection, delivery: LeasedDelivery, state: str, *, now: datetime
 ) -> bool:
     """Delivered, or given up; False when the delivery had moved on without this relay."""
-    result = await connection.execute(
-        update(WebhookDelivery)
-        .where(*_mine(delivery))
-        .values(state=state, attempts=delivery.attempts + 1, leased_until=None, finished_at=now)
-    )
-    return result.rowcount == 1
+    return await connection.execute(_FINISH, {**_mine(delivery), "state": state, "at": now}) == 1
 
 
-async def retry_delivery_at(
-    connection: AsyncConnection, delivery: LeasedDelivery, at: datetime
-) -> bool:
+async def retry_delivery_at(connection: Connection, delivery: LeasedDelivery, at: datetime) -> bool:
     """Try again at `at`, and the deliveries queued behind it no earlier; False when the
     delivery had moved on without this relay."""
-    result = await connection.execute(
-        update(WebhookDelivery)
-        .where(*_mine(delivery))
-        .values(attempts=delivery.attempts + 1, leased_until=None, next_attempt_at=at)
-    )
-    if result.rowcount != 1:
+    if await connection.execute(_RETRY, {**_mine(delivery), "at": at}) != 1:
         return False
     await connection.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.endpoint_id == delivery.endpoint_id,
-            WebhookDelivery.aggregate_id == delivery.aggregate_id,
-            WebhookDelivery.state == PENDING,
-            WebhookDelivery.id > delivery.id,
-            WebhookDelivery.next_attempt_at < at,
-        )
-        .values(next_attempt_at=at)
+        _HOLD_BACK_THE_QUEUE,
+        {
+            "queue_endpoint_id": delivery.endpoint_id,
+            "queue_aggregate_id": delivery.aggregate_id,
+            "delivery_id": delivery.id,
+            "at": at,
+        },
     )
     return True
 
 
-async def give_up_pending(
-    connection: AsyncConnection, endpoint_id: uuid.UUID, *, now: datetime
-) -> None:
+async def give_up_pending(connection: Connection, endpoint_id: uuid.UUID, *, now: datetime) -> None:
     """Give up every delivery still pending for the endpoint (it was disabled)."""
-    await connection.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.state == PENDING)
-        .values(state=FAILED, leased_until=None, finished_at=now)
-    )
+    await connection.execute(_GIVE_UP_PENDING, {"disabled_endpoint_id": endpoint_id, "at": now})

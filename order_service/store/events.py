@@ -29,33 +29,47 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Integer,
     Select,
+    String,
     Text,
+    Uuid,
+    any_,
+    bindparam,
     cast,
     func,
-    insert,
     select,
     true,
     tuple_,
     union_all,
 )
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 
 from order_service.models import Event
 from order_service.records import AggregateType, EventRecord, EventType
+from order_service.store.sql import Connection, Query, Row, RowsInsert, query, sqlite_query
 from shared.cursors import SequenceCursor
 from shared.pagination import Page
 
-# RETURNING makes SQLAlchemy send a list of rows as one multi-row INSERT (its
-# "insertmanyvalues"): one statement and one round trip, not one execution per row.
-_INSERT = insert(Event).returning(Event.position)
+_EVENT_ROW = (
+    "id",
+    "type",
+    "occurred_at",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "user_id",
+    "data",
+)
+# All of a change's events in one statement.
+INSERT_EVENTS = RowsInsert(Event.__table__, _EVENT_ROW)
 
 _EVENT_COLUMNS = (
     Event.id,
@@ -75,7 +89,7 @@ _OLDEST_RUNNING_TRANSACTION = cast(
 )
 
 
-async def insert_events(connection: AsyncConnection, events: Sequence[EventRecord]) -> None:
+async def insert_events(connection: Connection, events: Sequence[EventRecord]) -> None:
     """Append `events` to the outbox, in this order, in the caller's transaction."""
     if not events:
         return
@@ -92,7 +106,7 @@ async def insert_events(connection: AsyncConnection, events: Sequence[EventRecor
         }
         for event in events
     ]
-    await connection.execute(_INSERT, rows)
+    await connection.insert_rows(INSERT_EVENTS, rows)
 
 
 def _is_settled(dialect_name: str) -> ColumnElement[bool]:
@@ -106,67 +120,96 @@ def _settled_after(
     dialect_name: str,
     columns: Sequence[InstrumentedAttribute[Any]],
     *,
-    after: SequenceCursor | None,
-    limit: int,
-    kind: EventType | None = None,
-    user_id: uuid.UUID | None = None,
+    kind: str | None = None,
+    is_users: bool = False,
+    is_after: bool = True,
 ) -> Select[Any]:
-    """Settled events after `after`, in feed order: `kind` only and `user_id`'s only, if
-    given. An index serves each combination in order (see `models.Event`)."""
+    """Settled events (after the cursor `after_major`, `after_minor`, if `is_after`), in feed
+    order, at most `rows_wanted`: of the type in parameter `kind` only, and the user's in
+    `user_id` only, if asked. An index serves each combination in order (see
+    `models.Event`)."""
     statement = select(*columns, *_ORDER).where(_is_settled(dialect_name))
     if kind is not None:
-        statement = statement.where(Event.type == kind)
-    if user_id is not None:
-        statement = statement.where(Event.user_id == user_id)
-    if after is not None:
-        statement = statement.where(tuple_(*_ORDER) > (after.major, after.minor))
-    return statement.order_by(*_ORDER).limit(limit)
+        statement = statement.where(Event.type == bindparam(kind, type_=String))
+    if is_users:
+        statement = statement.where(Event.user_id == bindparam("user_id", type_=Uuid))
+    if is_after:
+        after = tuple_(
+            bindparam("after_major", type_=BigInteger), bindparam("after_minor", type_=BigInteger)
+        )
+        statement = statement.where(tuple_(*_ORDER) > after)
+    return statement.order_by(*_ORDER).limit(bindparam("rows_wanted", type_=Integer))
 
 
 def feed_query(
-    dialect_name: str,
+    dialect_name: str, *, kinds: int | None, is_users: bool, is_after: bool
+) -> Select[Any]:
+    """A page of the feed: all events, or those of `kinds` types (parameters `kind_0`, …;
+    the user's in `user_id` only, if `is_users`). `feed_parameters` gives the values.
+
+    Several kinds are one ordered index range each, merged: `type IN (…)` would read every
+    event of those kinds after the cursor to sort them, however many there are.
+    """
+    assert kinds is None or kinds > 0, "no kind of event asked for: there is nothing to read"
+    if kinds is None or kinds == 1:
+        return _settled_after(
+            dialect_name,
+            _EVENT_COLUMNS,
+            kind="kind_0" if kinds else None,
+            is_users=is_users,
+            is_after=is_after,
+        )
+    parts = [
+        _settled_after(
+            dialect_name, _EVENT_COLUMNS, kind=f"kind_{index}", is_users=is_users, is_after=is_after
+        ).subquery()
+        for index in range(kinds)
+    ]
+    merged = union_all(*(select(part) for part in parts)).subquery("feed")
+    return (
+        select(merged)
+        .order_by(merged.c.xid_horizon, merged.c.position)
+        .limit(bindparam("rows_wanted", type_=Integer))
+    )
+
+
+def feed_parameters(
     *,
     kinds: Collection[EventType] | None,
     user_id: uuid.UUID | None,
     after: SequenceCursor | None,
     limit: int,
-) -> Select[Any]:
-    """A page of the feed: all events, or those of `kinds` (and `user_id`'s, if given).
-
-    Several kinds are one ordered index range each, merged: `type IN (…)` would read every
-    event of those kinds after the cursor to sort them, however many there are.
-    """
-    assert kinds is None or kinds, "no kind of event asked for: there is nothing to read"
-    if kinds is None or len(kinds) == 1:
-        kind = next(iter(kinds)) if kinds else None
-        return _settled_after(
-            dialect_name, _EVENT_COLUMNS, after=after, limit=limit, kind=kind, user_id=user_id
-        )
-    parts = [
-        _settled_after(
-            dialect_name, _EVENT_COLUMNS, after=after, limit=limit, kind=kind, user_id=user_id
-        ).subquery()
-        for kind in sorted(kinds)
-    ]
-    merged = union_all(*(select(part) for part in parts)).subquery("feed")
-    return select(merged).order_by(merged.c.xid_horizon, merged.c.position).limit(limit)
+) -> dict[str, Any]:
+    """The values of a `feed_query`."""
+    parameters: dict[str, Any] = {"rows_wanted": limit, "user_id": user_id}
+    for index, kind in enumerate(sorted(kinds or ())):
+        parameters[f"kind_{index}"] = kind
+    if after is not None:
+        parameters["after_major"], parameters["after_minor"] = after.major, after.minor
+    return parameters
 
 
-def _event_of(row: Row[Any]) -> EventRecord:
+@cache
+def _feed(dialect_name: str, kinds: int | None, is_users: bool, is_after: bool) -> Query:
+    statement = feed_query(dialect_name, kinds=kinds, is_users=is_users, is_after=is_after)
+    return query(statement) if dialect_name == "postgresql" else sqlite_query(statement)
+
+
+def _event_of(row: Row) -> EventRecord:
     return EventRecord(
-        id=row.id,
-        type=EventType(row.type),
-        occurred_at=row.occurred_at,
-        aggregate_type=AggregateType(row.aggregate_type),
-        aggregate_id=row.aggregate_id,
-        aggregate_version=row.aggregate_version,
-        user_id=row.user_id,
-        data=row.data,
+        id=row["id"],
+        type=EventType(row["type"]),
+        occurred_at=row["occurred_at"],
+        aggregate_type=AggregateType(row["aggregate_type"]),
+        aggregate_id=row["aggregate_id"],
+        aggregate_version=row["aggregate_version"],
+        user_id=row["user_id"],
+        data=row["data"],
     )
 
 
 async def read_feed(
-    connection: AsyncConnection,
+    connection: Connection,
     *,
     kinds: Collection[EventType] | None,
     user_id: uuid.UUID | None,
@@ -177,12 +220,16 @@ async def read_feed(
     """A page of settled events, oldest first. Its `next_cursor` is where to go on from,
     now or later: after its last event, or where it began when there is nothing new yet."""
     cursor = SequenceCursor.decode(after, scope) if after is not None else None
-    statement = feed_query(
-        connection.dialect.name, kinds=kinds, user_id=user_id, after=cursor, limit=limit
+    statement = _feed(
+        connection.dialect_name,
+        len(kinds) if kinds else None,
+        user_id is not None,
+        cursor is not None,
     )
-    rows = (await connection.execute(statement)).all()
+    parameters = feed_parameters(kinds=kinds, user_id=user_id, after=cursor, limit=limit)
+    rows = await connection.fetch(statement, parameters)
     if rows:
-        after = SequenceCursor(rows[-1].xid_horizon, rows[-1].position).encode(scope)
+        after = SequenceCursor(rows[-1]["xid_horizon"], rows[-1]["position"]).encode(scope)
     return Page(items=[_event_of(row) for row in rows], next_cursor=after)
 
 
@@ -198,28 +245,50 @@ class SettledEvent:
 
 
 _FAN_OUT_COLUMNS = (Event.type, Event.aggregate_id, Event.occurred_at)
+_SETTLED_AFTER = {
+    "postgresql": query(_settled_after("postgresql", _FAN_OUT_COLUMNS)),
+    "sqlite": sqlite_query(_settled_after("sqlite", _FAN_OUT_COLUMNS)),
+}
+# The positions as an array parameter on Postgres, spelled out on SQLite.
+_EVENTS_AT = {
+    "postgresql": query(
+        select(Event.position, *_EVENT_COLUMNS).where(
+            Event.position == any_(bindparam("positions", type_=ARRAY(BigInteger)))
+        )
+    ),
+    "sqlite": sqlite_query(
+        select(Event.position, *_EVENT_COLUMNS).where(
+            Event.position.in_(bindparam("positions", expanding=True))
+        )
+    ),
+}
 
 
 async def read_settled_after(
-    connection: AsyncConnection, after: SequenceCursor, limit: int
+    connection: Connection, after: SequenceCursor, limit: int
 ) -> list[SettledEvent]:
     """The next `limit` settled events after `after`, in feed order."""
-    statement = _settled_after(connection.dialect.name, _FAN_OUT_COLUMNS, after=after, limit=limit)
+    rows = await connection.fetch(
+        _SETTLED_AFTER[connection.dialect_name],
+        {"after_major": after.major, "after_minor": after.minor, "rows_wanted": limit},
+    )
     return [
         SettledEvent(
-            cursor=SequenceCursor(row.xid_horizon, row.position),
-            position=row.position,
-            type=EventType(row.type),
-            aggregate_id=row.aggregate_id,
-            occurred_at=row.occurred_at,
+            cursor=SequenceCursor(row["xid_horizon"], row["position"]),
+            position=row["position"],
+            type=EventType(row["type"]),
+            aggregate_id=row["aggregate_id"],
+            occurred_at=row["occurred_at"],
         )
-        for row in (await connection.execute(statement)).all()
+        for row in rows
     ]
 
 
 async def read_events_at(
-    connection: AsyncConnection, positions: Collection[int]
+    connection: Connection, positions: Collection[int]
 ) -> dict[int, EventRecord]:
     """The events at these positions, by position."""
-    statement = select(Event.position, *_EVENT_COLUMNS).where(Event.position.in_(positions))
-    return {row.position: _event_of(row) for row in (await connection.execute(statement)).all()}
+    rows = await connection.fetch(
+        _EVENTS_AT[connection.dialect_name], {"positions": list(positions)}
+    )
+    return {row["position"]: _event_of(row) for row in rows}

@@ -6,20 +6,21 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from functools import cache
 
 from sqlalchemy import Uuid, bindparam, select, update
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from order_service.models import Product
 from order_service.records import ProductRecord
-from shared.database import dialect_insert
-from shared.pagination import Page, newest_first_page, page_of
+from order_service.store.sql import Connection, Query, Row, query, sqlite_query
+from shared.database import UTCDateTime
+from shared.pagination import Page, newest_first_page, page_of, page_parameters
 
 PRODUCTS_SCOPE = "products"
 
-_COLUMNS = (
+# Every column of a product, in the record's fields: what the stock's statements return too.
+PRODUCT_COLUMNS = (
     Product.id,
     Product.sku,
     Product.name,
@@ -29,57 +30,81 @@ _COLUMNS = (
     Product.updated_at,
     Product.version,
 )
-# Every column of a product, in the record's fields: what the stock's statements return too.
-PRODUCT_COLUMNS = _COLUMNS
-_READ = select(*_COLUMNS).where(Product.id == bindparam("product_id", type_=Uuid))
-_LOCKED_READ = _READ.with_for_update()
-
-
-def product_of(row: Row[*tuple[Any, ...]]) -> ProductRecord:
-    """A product from a row of `PRODUCT_COLUMNS`."""
-    return ProductRecord(**row._mapping)  # the columns are the record's fields
-
-
-async def insert_product(connection: AsyncConnection, product: ProductRecord) -> bool:
-    """Add `product`; False when its SKU is taken (nothing is added then)."""
-    statement = (
-        dialect_insert(connection.dialect, Product)
-        .values(**asdict(product))
+_READ = select(*PRODUCT_COLUMNS).where(Product.id == bindparam("product_id", type_=Uuid))
+READ_PRODUCT = query(_READ)
+_LOCK_PRODUCT = query(_READ.with_for_update())
+_FIELDS = tuple(column.key for column in PRODUCT_COLUMNS)
+# An upsert has no portable spelling: each database's own, with the same effect.
+_INSERT = {
+    "postgresql": query(
+        postgresql.insert(Product)
+        .on_conflict_do_nothing(index_elements=[Product.sku])
+        .returning(Product.id),
+        params=_FIELDS,
+    ),
+    "sqlite": sqlite_query(
+        sqlite.insert(Product)
         .on_conflict_do_nothing(index_elements=[Product.sku])
         .returning(Product.id)
+    ),
+}
+_PAGES = {
+    is_after: query(
+        newest_first_page(
+            select(*PRODUCT_COLUMNS),
+            Product.created_at,
+            Product.id,
+            is_after_a_cursor=is_after,
+        )
     )
-    return await connection.scalar(statement) is not None
+    for is_after in (False, True)
+}
 
 
-async def read_product(connection: AsyncConnection, product_id: uuid.UUID) -> ProductRecord | None:
-    row = (await connection.execute(_READ, {"product_id": product_id})).one_or_none()
+def product_of(row: Row) -> ProductRecord:
+    """A product from a row of `PRODUCT_COLUMNS`."""
+    return ProductRecord(**{field: row[field] for field in _FIELDS})
+
+
+async def insert_product(connection: Connection, product: ProductRecord) -> bool:
+    """Add `product`; False when its SKU is taken (nothing is added then)."""
+    return await connection.fetchval(_INSERT[connection.dialect_name], asdict(product)) is not None
+
+
+async def read_product(connection: Connection, product_id: uuid.UUID) -> ProductRecord | None:
+    row = await connection.fetchrow(READ_PRODUCT, {"product_id": product_id})
     return product_of(row) if row is not None else None
 
 
-async def lock_product(connection: AsyncConnection, product_id: uuid.UUID) -> ProductRecord | None:
+async def lock_product(connection: Connection, product_id: uuid.UUID) -> ProductRecord | None:
     """The product, locked until the transaction ends (on SQLite, the transaction holds the
     database's write lock already)."""
-    row = (await connection.execute(_LOCKED_READ, {"product_id": product_id})).one_or_none()
+    row = await connection.fetchrow(_LOCK_PRODUCT, {"product_id": product_id})
     return product_of(row) if row is not None else None
 
 
 async def read_products_page(
-    connection: AsyncConnection, *, limit: int, after: str | None
+    connection: Connection, *, limit: int, after: str | None
 ) -> Page[ProductRecord]:
-    statement = newest_first_page(
-        select(*_COLUMNS),
-        Product.created_at,
-        Product.id,
-        limit=limit,
-        after=after,
-        scope=PRODUCTS_SCOPE,
-    )
-    rows = (await connection.execute(statement)).all()
+    parameters = page_parameters(limit=limit, after=after, scope=PRODUCTS_SCOPE)
+    rows = await connection.fetch(_PAGES[after is not None], parameters)
     return page_of([product_of(row) for row in rows], limit, PRODUCTS_SCOPE)
 
 
+@cache
+def _update(fields: frozenset[str]) -> Query:
+    """Setting these fields (and the time, and the next version), compiled once each."""
+    return query(
+        update(Product)
+        .where(Product.id == bindparam("product_id", type_=Uuid))
+        .values(updated_at=bindparam("changed_at", type_=UTCDateTime), version=Product.version + 1)
+        .returning(*PRODUCT_COLUMNS),
+        params=sorted(fields),
+    )
+
+
 async def update_product(
-    connection: AsyncConnection,
+    connection: Connection,
     product_id: uuid.UUID,
     changes: Mapping[str, object],
     *,
@@ -87,11 +112,8 @@ async def update_product(
 ) -> ProductRecord | None:
     """Set the given fields (name, price, stock) at the product's next version; the product
     as it is now, or None."""
-    statement = (
-        update(Product)
-        .where(Product.id == product_id)
-        .values(**changes, updated_at=now, version=Product.version + 1)
-        .returning(*_COLUMNS)
+    statement = _update(frozenset(changes))
+    row = await connection.fetchrow(
+        statement, {**changes, "product_id": product_id, "changed_at": now}
     )
-    row = (await connection.execute(statement)).one_or_none()
     return product_of(row) if row is not None else None

@@ -11,21 +11,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Integer, Uuid, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Integer, Uuid, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from order_service.errors import OutOfStock, UnknownProducts
 from order_service.models import Product
 from order_service.records import ProductRecord, Requested
 from order_service.store.products import PRODUCT_COLUMNS, product_of
+from order_service.store.sql import Connection, query, sqlite_query
 from shared.database import UTCDateTime, utc_now
 
+# The ids among a list that are products: an array parameter on Postgres (one text whatever
+# the list's length), the list spelled out on SQLite.
+_KNOWN = {
+    "postgresql": query(
+        select(Product.id).where(Product.id == any_(bindparam("ids", type_=ARRAY(Uuid))))
+    ),
+    "sqlite": sqlite_query(
+        select(Product.id).where(Product.id.in_(bindparam("ids", expanding=True)))
+    ),
+}
 
-async def ensure_products_exist(
-    connection: AsyncConnection, product_ids: Sequence[uuid.UUID]
-) -> None:
+
+async def ensure_products_exist(connection: Connection, product_ids: Sequence[uuid.UUID]) -> None:
     """Raise `UnknownProducts` naming every id that is not in the catalogue."""
-    known = set(await connection.scalars(select(Product.id).where(Product.id.in_(product_ids))))
+    rows = await connection.fetch(_KNOWN[connection.dialect_name], {"ids": list(product_ids)})
+    known = {row["id"] for row in rows}
     unknown = [product_id for product_id in product_ids if product_id not in known]
     if unknown:
         raise UnknownProducts(unknown)
@@ -33,7 +44,7 @@ async def ensure_products_exist(
 
 # Built once: a statement built per call costs more CPU than its round trip. Each returns the
 # whole product: an order line copies its name and price, and its event shows all of it.
-_TAKE = (
+TAKE_STOCK = query(
     update(Product)
     .where(
         Product.id == bindparam("taken_id", type_=Uuid),
@@ -48,7 +59,7 @@ _TAKE = (
 )
 # Unchanged, but locked like the others: its name and price must not move meanwhile.
 # FOR NO KEY UPDATE, as the UPDATEs take: foreign-key checks still pass.
-_LOCK = (
+_LOCK = query(
     select(*PRODUCT_COLUMNS)
     .where(Product.id == bindparam("taken_id", type_=Uuid))
     .with_for_update(key_share=True)
@@ -56,7 +67,7 @@ _LOCK = (
 
 
 async def change_stock(
-    connection: AsyncConnection, taken: Mapping[uuid.UUID, int]
+    connection: Connection, taken: Mapping[uuid.UUID, int]
 ) -> dict[uuid.UUID, ProductRecord]:
     """Take `taken[id]` units of each product (a negative number gives units back; a product
     with 0 is only locked), each moved product at its next version.
@@ -68,7 +79,7 @@ async def change_stock(
     now = utc_now()
     for product_id, quantity in sorted(taken.items()):
         if quantity == 0:
-            result = await connection.execute(_LOCK, {"taken_id": product_id})
+            row = await connection.fetchrow(_LOCK, {"taken_id": product_id})
         else:
             parameters = {
                 "taken_id": product_id,
@@ -76,8 +87,7 @@ async def change_stock(
                 "taken": quantity,
                 "changed_at": now,
             }
-            result = await connection.execute(_TAKE, parameters)
-        row = result.one_or_none()
+            row = await connection.fetchrow(TAKE_STOCK, parameters)
         if row is None:
             raise OutOfStock(product_id)
         products[product_id] = product_of(row)
@@ -85,7 +95,7 @@ async def change_stock(
 
 
 async def reserve_stock(
-    connection: AsyncConnection, requested: Sequence[Requested]
+    connection: Connection, requested: Sequence[Requested]
 ) -> dict[uuid.UUID, ProductRecord]:
     """Take the requested quantities out of stock, or raise and take nothing.
 

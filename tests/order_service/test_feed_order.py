@@ -22,7 +22,8 @@ from order_service.orders import place_order
 from order_service.products import add_product
 from order_service.records import AggregateType, EventRecord, EventType, Requested
 from order_service.store import Store
-from order_service.store.events import feed_query, insert_events, read_feed
+from order_service.store.events import feed_parameters, feed_query, insert_events, read_feed
+from order_service.store.sql import SQLAlchemyConnection, query
 from order_service.store.stock import change_stock
 from shared.cursors import SequenceCursor
 from shared.database import create_engine
@@ -82,9 +83,9 @@ async def test_an_event_committed_after_a_higher_numbered_one_is_never_skipped(
     earlier, later = _event(), _event()
     async with store.engine.connect() as first, store.engine.connect() as second:
         await first.begin()
-        await insert_events(first, [earlier])
+        await insert_events(SQLAlchemyConnection(first), [earlier])
         await second.begin()
-        await insert_events(second, [later])
+        await insert_events(SQLAlchemyConnection(second), [later])
         assert await _position_of(second, later) > await _position_of(first, earlier)
         await second.commit()
 
@@ -104,7 +105,7 @@ async def test_a_rolled_back_event_is_never_in_the_feed(store: Store) -> None:
     gone, kept = _event(), _event()
     async with store.engine.connect() as connection:
         await connection.begin()
-        await insert_events(connection, [gone])
+        await insert_events(SQLAlchemyConnection(connection), [gone])
         await connection.rollback()
     async with store.writing() as connection:
         await insert_events(connection, [kept])
@@ -126,23 +127,23 @@ async def test_a_products_events_follow_its_versions_when_the_later_transaction_
     async with store.writing() as late:
         # This transaction takes its id first (it moves the pen's stock)...
         await change_stock(late, {pen.id: 1})
-        late_xid = await late.scalar(text("SELECT pg_current_xact_id()::text::bigint"))
+        late_xid = await late.fetchval(query(text("SELECT pg_current_xact_id()::text::bigint")))
         # ...while another one, numbered after it, orders a mug and commits: mug version 2.
         await place_order(store, alice, [Requested(mug.id, 1)])
         # Then this one moves the mug's stock too: mug version 3, under the lower number.
         moved = await change_stock(late, {mug.id: 1})
         await insert_events(late, stock_events([moved[mug.id]]))
-    async with store.reading() as connection:
+    async with store.engine.connect() as connection:
         early_xid = await connection.scalar(
             select(func.min(Event.xid_horizon)).where(Event.aggregate_id == mug.id)
         )
 
     assert late_xid < early_xid  # the case under test: numbered against the versions' order
-    async with store.reading() as connection:
+    async with store.engine.connect() as connection:
         rows = await connection.execute(select(Event.id).where(Event.aggregate_id == mug.id))
         wanted = {row.id for row in rows}
     feed = await _feed_once_it_holds(store, wanted)
-    async with store.reading() as connection:
+    async with store.engine.connect() as connection:
         rows = await connection.execute(select(Event.id, Event.aggregate_version))
         versions = {row.id: row.aggregate_version for row in rows}
     assert [versions[event_id] for event_id in feed if event_id in wanted] == [2, 3]
@@ -198,9 +199,9 @@ async def test_a_page_reads_a_page_worth_of_rows_from_an_index_in_order(
     store: Store, kinds: set[EventType] | None, is_users: bool
 ) -> None:
     user_id = uuid.uuid4()
-    async with store.writing() as connection:
+    async with store.engine.begin() as connection:
         await _fill_with_events(connection, user_id)
-    async with store.reading() as connection:
+    async with store.engine.connect() as connection:
         await connection.execute(text("ANALYZE events"))
         # From the middle of the feed: as much before the page as after it.
         middle = (
@@ -212,11 +213,14 @@ async def test_a_page_reads_a_page_worth_of_rows_from_an_index_in_order(
             )
         ).one()
         statement = feed_query(
-            "postgresql",
-            kinds=kinds,
-            user_id=user_id if is_users else None,
-            after=SequenceCursor(middle.xid_horizon, middle.position),
-            limit=LIMIT,
+            "postgresql", kinds=len(kinds) if kinds else None, is_users=is_users, is_after=True
+        ).params(
+            feed_parameters(
+                kinds=kinds,
+                user_id=user_id if is_users else None,
+                after=SequenceCursor(middle.xid_horizon, middle.position),
+                limit=LIMIT,
+            )
         )
         sql = statement.compile(
             dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]

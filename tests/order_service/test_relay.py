@@ -285,7 +285,7 @@ async def test_a_delivery_is_given_up_after_its_last_attempt(
     await relay.run_once()
 
     assert len(inbox.received) == 3
-    async with relay.store.reading() as connection:
+    async with relay.store.engine.connect() as connection:
         states = list(await connection.scalars(select(WebhookDelivery.state)))
     assert states == ["failed"]
 
@@ -379,7 +379,7 @@ async def test_an_admin_disabling_an_endpoint_gives_up_what_was_pending_for_it(
         await relay.run_once()
 
     assert len(inbox.received) == 1
-    async with relay.store.reading() as connection:
+    async with relay.store.engine.connect() as connection:
         states = list(await connection.scalars(select(WebhookDelivery.state)))
     assert states == ["failed"]
 
@@ -424,7 +424,7 @@ def _resolving(host: str, address: str) -> Resolver:
 
 async def _point_every_endpoint_at(relay: Relay, url: str) -> None:
     """As an admin could have registered a name while it still resolved to a public address."""
-    async with relay.store.writing() as connection:
+    async with relay.store.engine.begin() as connection:
         await connection.execute(update(WebhookEndpoint).values(url=url))
 
 
@@ -559,7 +559,7 @@ async def test_stopping_lets_the_deliveries_in_flight_finish(
     inbox.release()
     await asyncio.wait_for(running, DEADLINE_SECONDS)
 
-    async with relay.store.reading() as connection:
+    async with relay.store.engine.connect() as connection:
         states = list(await connection.scalars(select(WebhookDelivery.state)))
     assert states == ["delivered"]
     [attempts] = relay.metrics.attempts.collect()
