@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+import opentelemetry.instrumentation.sqlalchemy as sqlalchemy_instrumentation
 from fastapi import Depends, Request
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.metrics import NoOpMeter
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Dialect, make_url
@@ -24,6 +27,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 from shared.settings import DatabaseSettings
+from shared.tracing import Tracing
 
 # Plain driver names are accepted from operators and mapped to the async drivers we ship.
 _ASYNC_DRIVERS = {
@@ -73,7 +77,31 @@ def _begin_immediately(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+def create_engine(settings: DatabaseSettings, tracing: Tracing | None = None) -> AsyncEngine:
+    """The service's engine; while tracing is on, every statement it runs is a span."""
+    engine = _create_engine(settings)
+    if tracing is not None:
+        trace_statements(engine, tracing)
+    return engine
+
+
+def trace_statements(engine: AsyncEngine, tracing: Tracing) -> None:
+    """A CLIENT span for every statement the engine runs, with its text (`db.statement`:
+    placeholders, never the parameters), in the trace of whatever runs it.
+
+    OpenTelemetry's SQLAlchemy instrumentation, for this engine alone: its instrumentor
+    would also patch SQLAlchemy's `create_engine` for the whole process, once.
+    """
+    EngineTracer(  # type: ignore[no-untyped-call]  # the instrumentation has no annotations
+        tracing.provider.get_tracer(sqlalchemy_instrumentation.__name__),
+        engine.sync_engine,
+        # The instrumentation counts pooled connections too; the pool's size is a setting,
+        # and its use shows in the spans.
+        connections_usage=NoOpMeter("unused").create_up_down_counter("unused"),
+    )
+
+
+def _create_engine(settings: DatabaseSettings) -> AsyncEngine:
     url = async_database_url(settings.database_url)
     if is_sqlite(url):
         ensure_sqlite_directory(url)
@@ -166,10 +194,10 @@ class DatabaseState(TypedDict):
 
 @asynccontextmanager
 async def open_database(
-    settings: DatabaseSettings,
+    settings: DatabaseSettings, tracing: Tracing | None = None
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
     """The engine and its sessionmaker, for the span of the block (a lifespan's)."""
-    engine = create_engine(settings)
+    engine = create_engine(settings, tracing)
     try:
         yield engine, create_sessionmaker(engine)
     finally:

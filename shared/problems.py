@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.cursors import InvalidCursor
 from shared.request_context import current_request_id
+from shared.trace_ids import current_trace_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # An error answers one request at one moment, and may reflect it (the fields it sent, the
@@ -80,6 +81,8 @@ def problem_response(
         "detail": detail or _DEFAULT_DETAILS.get(status, f"{phrase}."),
         "request_id": current_request_id(),
     }
+    if (trace_id := current_trace_id()) is not None:  # while tracing is on
+        body["trace_id"] = trace_id
     return JSONResponse(
         body,
         status_code=status,

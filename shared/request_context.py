@@ -19,6 +19,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.trace_ids import current_trace_id
+
 logger = logging.getLogger("shared.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -48,15 +50,16 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 
 def _internal_error_body(request_id: str) -> bytes:
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Internal Server Error",
-            "status": 500,
-            "detail": "An unexpected error occurred; it has been logged.",
-            "request_id": request_id,
-        }
-    ).encode()
+    body = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "An unexpected error occurred; it has been logged.",
+        "request_id": request_id,
+    }
+    if (trace_id := current_trace_id()) is not None:  # while tracing is on
+        body["trace_id"] = trace_id
+    return json.dumps(body).encode()
 
 
 class RequestContextMiddleware:
