@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,25 @@ class Stack:
         return self.logs[service].read_text()
 
 
+def sign_in(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    """The bearer header of a password grant through the gateway."""
+    response = client.post(
+        "/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def new_user(client: httpx.Client) -> dict[str, str]:
+    """A new account, signed in."""
+    email, password = f"{uuid.uuid4().hex[:8]}@example.com", "a long enough password"
+    assert (
+        client.post("/auth/register", json={"email": email, "password": password}).status_code
+        == 201
+    )
+    return sign_in(client, email, password)
+
+
 def _is_ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health/ready", timeout=1).status_code == 200
@@ -53,7 +73,7 @@ def _migrate(modules: list[str], env: dict[str, str]) -> None:
 
 
 @contextmanager
-def _database_urls(
+def database_urls(
     backend: str, request: pytest.FixtureRequest, workdir: Path
 ) -> Iterator[tuple[str, str]]:
     """(auth, orders) database URLs: fresh Postgres databases, or SQLite files as `make run`."""
@@ -84,8 +104,8 @@ class Stacks:
     def of(self, backend: str) -> Stack:
         if backend not in self.running:
             workdir = self.request.getfixturevalue("tmp_path_factory").mktemp(backend)
-            urls = self.exit_stack.enter_context(_database_urls(backend, self.request, workdir))
-            self.running[backend] = self.exit_stack.enter_context(_running_stack(workdir, *urls))
+            urls = self.exit_stack.enter_context(database_urls(backend, self.request, workdir))
+            self.running[backend] = self.exit_stack.enter_context(running_stack(workdir, *urls))
         return self.running[backend]
 
 
@@ -102,9 +122,14 @@ def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Stack:
 
 
 @contextmanager
-def _running_stack(
-    workdir: Path, auth_database_url: str, orders_database_url: str
+def running_stack(
+    workdir: Path,
+    auth_database_url: str,
+    orders_database_url: str,
+    more_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
+    """The three services as processes, each with the environment `make run` gives them (and
+    `more_env`), on free ports; stopped with SIGTERM, as an orchestrator stops them."""
     ports = {"gateway": free_port(), "auth": free_port(), "orders": free_port()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {
@@ -125,6 +150,7 @@ def _running_stack(
         "GATEWAY_AUTH_URL": urls["auth"],
         "GATEWAY_ORDERS_URL": urls["orders"],
         "GATEWAY_JWKS_URL": f"{urls['auth']}/.well-known/jwks.json",
+        **(more_env or {}),
     }
     _migrate(["auth_service", "order_service"], env)
 
