@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 
-from shared.server_spans import W3C_TRACE_CONTEXT
+from shared.server_spans import traceparent
 
 
-def _carry_trace_context(headers: httpx.Headers) -> None:
-    """The current span's trace context in `headers`, instead of any there was."""
-    W3C_TRACE_CONTEXT.inject(headers)  # sets (replaces) `traceparent`, and `tracestate` if any
-    if not trace.get_current_span().get_span_context().trace_state and "tracestate" in headers:
+def _carry_trace_context(headers: httpx.Headers, span: Span) -> None:
+    """`span`'s trace context in `headers`, instead of any there was (what the W3C
+    propagator's `inject` writes, without looking the span up again)."""
+    context = span.get_span_context()
+    headers["traceparent"] = traceparent(context)
+    if context.trace_state:
+        headers["tracestate"] = context.trace_state.to_header()
+    elif "tracestate" in headers:
         del headers["tracestate"]
 
 
@@ -41,7 +45,7 @@ class TracedTransport(httpx.AsyncBaseTransport):
         caller = trace.get_current_span()
         if not caller.is_recording():
             if caller.get_span_context().is_valid:
-                _carry_trace_context(request.headers)
+                _carry_trace_context(request.headers, caller)
             return await self.transport.handle_async_request(request)
 
         url = request.url
@@ -58,7 +62,7 @@ class TracedTransport(httpx.AsyncBaseTransport):
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            _carry_trace_context(request.headers)
+            _carry_trace_context(request.headers, span)
             try:
                 response = await self.transport.handle_async_request(request)
             except Exception as error:

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanContext, SpanKind, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,10 +56,22 @@ class _RawHeaderGetter(Getter[RawHeaders]):
 _RAW_HEADERS = _RawHeaderGetter()
 
 
+def _callers_context(headers: RawHeaders) -> Context | None:
+    """The trace context a caller sent, if it sent one (most send none: nothing to parse)."""
+    for name, _ in headers:
+        if name == b"traceparent":
+            return W3C_TRACE_CONTEXT.extract(headers, getter=_RAW_HEADERS)
+    return None
+
+
+def traceparent(context: SpanContext) -> str:
+    """`00-<trace id>-<span id>-<flags>` (W3C Trace Context): a span as the parent of the next."""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
 def traceresponse(span: Span) -> bytes:
-    """`00-<trace id>-<span id>-<flags>`: the trace of the response and the server's span."""
-    context = span.get_span_context()
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}".encode()
+    """The trace of the response, and the server's span in it (same format)."""
+    return traceparent(span.get_span_context()).encode()
 
 
 def _describe_request(span: Span, scope: Scope) -> None:
@@ -108,7 +121,7 @@ class ServerSpanMiddleware:
                 await self.app(scope, receive, send)
             return
 
-        parent = W3C_TRACE_CONTEXT.extract(scope["headers"], getter=_RAW_HEADERS)
+        parent = _callers_context(scope["headers"])
         span = self.tracer.start_span(scope["method"], parent, kind=SpanKind.SERVER)
         is_recording = span.is_recording()
         if is_recording:
