@@ -32,8 +32,14 @@ def compose() -> dict[str, Any]:
 
 
 def _env_names(settings: type[BaseSettings]) -> set[str]:
+    """The variables a service reads: its own, prefixed, and the standard ones by their names."""
     prefix = settings.model_config.get("env_prefix", "")
-    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+    return {
+        field.validation_alias
+        if isinstance(field.validation_alias, str)
+        else f"{prefix}{name}".upper()
+        for name, field in settings.model_fields.items()
+    }
 
 
 def test_only_the_gateway_publishes_a_port(compose: dict[str, Any]) -> None:
@@ -128,15 +134,30 @@ def test_dockerfile_passes_hadolint(service: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Monitoring images that declare a healthcheck of their own, and those with nothing to run
+# one with (no shell, no HTTP client): nothing waits for the latter.
+IMAGES_WITH_THEIR_OWN_HEALTHCHECK = {"jaeger"}
+IMAGES_WITHOUT_A_PROBE = {"otel-collector", "alloy"}
+
+
 def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         if "restart" not in service:
             continue  # one-shot: migrations, key generation
+        if name in IMAGES_WITHOUT_A_PROBE:
+            continue
         dockerfile = service.get("build", {}).get("dockerfile")
-        has_image_healthcheck = (
+        has_image_healthcheck = name in IMAGES_WITH_THEIR_OWN_HEALTHCHECK or (
             bool(dockerfile) and "HEALTHCHECK" in (ROOT / dockerfile).read_text()
         )
         assert "healthcheck" in service or has_image_healthcheck, name
+
+
+def test_nothing_waits_for_a_service_that_cannot_tell_it_is_healthy(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose["services"].items():
+        assert not set(service.get("depends_on", {})) & IMAGES_WITHOUT_A_PROBE, name
 
 
 def test_the_signing_key_is_a_read_only_file_made_once(compose: dict[str, Any]) -> None:

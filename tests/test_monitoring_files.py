@@ -31,8 +31,9 @@ PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
 GRAFANA = ROOT / "deploy/grafana"
 DASHBOARD = GRAFANA / "dashboards/order-platform.json"
 MONITORING_SERVICES = {"prometheus", "grafana", "otel-collector", "jaeger", "loki", "alloy"}
-# The monitoring images with a shell to run a healthcheck in (the others have none).
-HEALTHCHECKED = {"prometheus", "grafana"}
+# The monitoring services whose healthcheck compose runs (Jaeger's image has its own; the
+# collector's and Alloy's images have nothing to run one with).
+HEALTHCHECKED = {"prometheus", "grafana", "loki"}
 RULES = ROOT / "deploy/prometheus/rules"
 COLLECTOR_CONFIG = ROOT / "deploy/otel-collector/config.yaml"
 SETTINGS_BY_PACKAGE: dict[str, type[BaseSettings]] = {
@@ -303,7 +304,8 @@ def test_monitoring_runs_only_in_its_profile_with_healthchecks(compose: dict[str
         assert re.fullmatch(r"[\w/.-]+:v?\d+\.\d+\.\d+", services[name]["image"])
     for name in HEALTHCHECKED:
         assert services[name]["healthcheck"]["test"][0] == "CMD"
-    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    for dependency in ("prometheus", "jaeger", "loki"):
+        assert services["grafana"]["depends_on"][dependency]["condition"] == "service_healthy"
 
 
 def test_monitoring_uis_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
