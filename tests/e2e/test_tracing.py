@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -25,13 +26,15 @@ from tests.e2e.conftest import (
     running_stack,
     sign_in,
 )
+from tests.e2e.trace_picture import TRACED_ENV, order_two_mugs, trace_of
 from tests.support.otlp import OtlpReceiver, ReceivedSpan, otlp_receiver
 from tests.support.servers import free_port, wait_until
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 # A client's trace, as the W3C example writes it.
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
-EXPORT_TIMEOUT_SECONDS = 30.0
 # The server spans of `GET /products/{id}` through the gateway.
 PRODUCT_READ = (
     ("gateway", "GET /products/{path:path}"),
@@ -50,12 +53,7 @@ def traced_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("traced")
-    tracing = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_url,
-        # Every new trace kept, and exported within a tenth of a second.
-        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
+    tracing = TRACED_ENV | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_url}
     with (
         database_urls("postgres", request, workdir) as (auth_url, orders_url),
         running_stack(workdir, auth_url, orders_url, tracing) as stack,
@@ -80,20 +78,6 @@ def product(client: httpx.Client) -> dict[str, str]:
     assert response.status_code == 201, response.text
     created: dict[str, str] = response.json()
     return created
-
-
-def trace_of(
-    receiver: OtlpReceiver, response: httpx.Response, *expected: tuple[str, str]
-) -> list[ReceivedSpan]:
-    """The spans of the response's trace, once the (service, name) expected have arrived."""
-    trace_id = response.headers["traceresponse"].split("-")[1]
-
-    def arrived() -> bool:
-        received = {(span.service, span.name) for span in receiver.trace(trace_id)}
-        return set(expected) <= received
-
-    wait_until(arrived, EXPORT_TIMEOUT_SECONDS, f"the spans {expected} of trace {trace_id}")
-    return receiver.trace(trace_id)
 
 
 def only(spans: list[ReceivedSpan], **where: str) -> ReceivedSpan:
@@ -147,6 +131,22 @@ def test_placing_an_order_is_one_trace_across_the_gateway_and_the_order_service(
         ]
         assert line["span_id"] == span.span_id
         assert line["request_id"] == placed.headers["x-request-id"]
+
+
+def test_the_readmes_picture_draws_every_span_of_the_walk_throughs_trace(
+    client: httpx.Client, receiver: OtlpReceiver, product: dict[str, str]
+) -> None:
+    svg = order_two_mugs(client, receiver)
+
+    document = ElementTree.fromstring(svg)  # noqa: S314 - our own document
+    [heading, summary] = [text.text or "" for text in document.iter(f"{SVG}text")][:2]
+    trace_id = summary.split()[1]
+    spans = receiver.trace(trace_id)
+    assert heading.startswith("POST /orders")
+    bars = [rect for rect in document.iter(f"{SVG}rect") if rect.get("rx")]
+    assert len(bars) == len(spans)
+    assert "gateway · POST /orders [server]" in svg
+    assert "order_service · POST /orders [server]" in svg
 
 
 def test_a_clients_trace_is_continued_to_the_last_service(
