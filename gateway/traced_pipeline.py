@@ -8,8 +8,9 @@ at the price of one look at its span.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from contextlib import AbstractContextManager
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -45,11 +46,14 @@ class TracedPipeline(Pipeline):
         self.tracer = tracing.tracer(__name__)
         self.rate_limit_store = "memory" if settings.redis_url is None else "redis"
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, route: ProxyRoute) -> None:
+    def handle(
+        self, scope: Scope, receive: Receive, send: Send, route: ProxyRoute
+    ) -> Coroutine[Any, Any, None]:
+        # The chosen pipeline's coroutine itself, not one awaiting it: every resumption of a
+        # request passes through each coroutine of its chain.
         if trace.get_current_span().is_recording():
-            await super().handle(scope, receive, send, route)
-        else:
-            await self.untraced.handle(scope, receive, send, route)
+            return super().handle(scope, receive, send, route)
+        return self.untraced.handle(scope, receive, send, route)
 
     async def _identify(self, exchange: Exchange) -> Identity:
         with self._step("authenticate") as span:
