@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -227,6 +226,9 @@ async def open_rate_limiter(
         return
     redis = connect_redis(settings.redis_url)
     if tracing is not None:
+        # Imported here: the instrumentation adds over a MiB to a process that does not trace.
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
         RedisInstrumentor.instrument_client(redis, tracer_provider=tracing.provider)
     try:
         yield RedisRateLimiter(redis, rate, burst, key_prefix=key_prefix)

@@ -9,11 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-import opentelemetry.instrumentation.sqlalchemy as sqlalchemy_instrumentation
 from fastapi import Depends, Request
-from opentelemetry import trace
-from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-from opentelemetry.metrics import NoOpMeter
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Dialect, make_url
@@ -86,41 +82,13 @@ def create_engine(settings: DatabaseSettings, tracing: Tracing | None = None) ->
     return engine
 
 
-class _SampledStatementTracer(EngineTracer):
-    """OpenTelemetry's SQLAlchemy instrumentation, for the statements of sampled traces only.
-
-    As it comes, it starts a span (and works out its attributes) for every statement, sampled
-    or not, and counts pool checkouts in a metric: on `GET /orders/{id}` that is much of
-    tracing's cost. Statements outside a sampled trace, and the pool, are left alone here.
-    (Its hooks are private: a test that every statement of a traced request is a span
-    notices if a release renames them.)
-    """
-
-    def _before_cur_exec(self, *args: Any) -> Any:
-        if not trace.get_current_span().is_recording():
-            _, _, statement, parameters, *_ = args
-            return statement, parameters
-        return super()._before_cur_exec(*args)  # type: ignore[no-untyped-call]
-
-    def _add_idle_to_connection_usage(self, value: int) -> None:
-        pass
-
-    def _add_used_to_connection_usage(self, value: int) -> None:
-        pass
-
-
 def trace_statements(engine: AsyncEngine, tracing: Tracing) -> None:
     """A CLIENT span for every statement of a sampled trace the engine runs, with its text
-    (`db.statement`: placeholders, never the parameters).
+    (`db.statement`: placeholders, never the parameters)."""
+    # Imported here: the instrumentation adds over a MiB to every process that loads it.
+    from shared.statement_spans import trace_sampled_statements
 
-    Attached to this engine alone: the instrumentor would also patch SQLAlchemy's
-    `create_engine` for the whole process, once.
-    """
-    _SampledStatementTracer(  # type: ignore[no-untyped-call]  # the instrumentation's
-        tracing.provider.get_tracer(sqlalchemy_instrumentation.__name__),
-        engine.sync_engine,
-        connections_usage=NoOpMeter("unused").create_up_down_counter("unused"),
-    )
+    trace_sampled_statements(engine.sync_engine, tracing.provider)
 
 
 def _create_engine(settings: DatabaseSettings) -> AsyncEngine:

@@ -21,7 +21,6 @@ import contextlib
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -88,6 +87,10 @@ def start_tracing(settings: TracingSettings, service: str) -> Tracing | None:
     url = settings.otlp_traces_url
     if url is None:
         return None
+    # Imported here: the exporter (protobuf, requests) adds some 2.5 MiB to every process that
+    # loads it, and a process that does not trace never needs it.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
     provider = TracerProvider(
         sampler=sampler_of(settings),
         resource=Resource.create({SERVICE_NAME: settings.otel_service_name or service}),
