@@ -16,7 +16,7 @@ AUTH_ADMIN_PASSWORD ?= admin-password
 # Development only: `make run`'s webhooks may go to receivers on this machine.
 ORDERS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?= true
 
-.PHONY: help install run migrate test lint fmt bench bench-tools clean up down logs
+.PHONY: help install run migrate test lint fmt rules rules-tools bench bench-tools clean up down logs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,6 +46,7 @@ HAS_LOCAL_POSTGRES = $(shell python3 -c "import socket; socket.create_connection
 test: install ## run the whole test suite, one test file per worker at a time (needs Postgres: see README)
 	@$(MAKE) --no-print-directory bench-tools SUDO="$(SUDO) $(if $(SUDO),-n)" \
 		|| echo "Without wrk and nginx, the benchmark's own test is skipped (make bench-tools)"
+	@$(MAKE) --no-print-directory rules SUDO="$(SUDO) $(if $(SUDO),-n)"
 	@if [ -z "$$TEST_DATABASE_URL" ] && [ "$(HAS_LOCAL_POSTGRES)" = yes ]; then \
 		echo "Using the Postgres on 127.0.0.1:5432 (set TEST_DATABASE_URL to choose another)"; \
 		export TEST_DATABASE_URL='$(LOCAL_POSTGRES)'; \
@@ -63,8 +64,12 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Containers (needs Docker): PROFILES=monitoring adds Prometheus and Grafana.
+# Containers (needs Docker): PROFILES=monitoring adds Prometheus, Grafana, the trace and log
+# backends, and points the services' traces at its OpenTelemetry Collector.
 COMPOSE := docker compose $(foreach profile,$(PROFILES),--profile $(profile))
+ifneq ($(filter monitoring,$(PROFILES)),)
+export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://otel-collector:4318
+endif
 
 up: ## build and start the stack in containers, waiting until it is healthy (PROFILES=monitoring)
 	$(COMPOSE) up --build --detach --wait
@@ -88,6 +93,22 @@ bench-tools: ## install wrk and nginx (Debian's packages) when they are missing
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null \
 			|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null; }; \
 	fi
+
+# The alerting rules are checked and unit-tested by promtool, from Debian's prometheus package.
+HAS_PROMTOOL = $(shell command -v promtool >/dev/null && echo yes)
+
+rules-tools: ## install promtool (Debian's prometheus package) when it is missing
+	@if [ "$(HAS_PROMTOOL)" != yes ]; then \
+		command -v apt-get >/dev/null || { echo "The alerting rules' tests need promtool: install Prometheus's"; exit 1; }; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+			|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+			|| { echo "The alerting rules' tests need promtool, and Debian's prometheus package would not install"; exit 1; }; \
+	fi
+
+rules: rules-tools ## check the Prometheus rules and run their unit tests (promtool)
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*.yml
 
 bench: install bench-tools ## measure the stack and its peers on the local Postgres; updates bench/results and the README
 	$(BIN)/python -m bench --update-readme README.md

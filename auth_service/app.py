@@ -26,6 +26,7 @@ from shared.metrics import ServiceMetrics
 from shared.periodic import running_periodically
 from shared.service import create_service_app, platform_middleware
 from shared.tokens import StaticKeySource, TokenVerifier
+from shared.tracing import flushed_at_exit, start_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +66,18 @@ def create_app(
     settings = settings or AuthSettings()
     metrics = metrics or ServiceMetrics()
     auth_metrics = AuthMetrics(metrics.registry)
+    tracing = start_tracing(settings, "auth_service")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[AuthState]:
+        # Tracing exits last: the spans of everything the resources did reach the collector.
+        async with flushed_at_exit(tracing), open_resources() as state:
+            yield state
+
+    @asynccontextmanager
+    async def open_resources() -> AsyncIterator[AuthState]:
         key_set = await asyncio.to_thread(load_key_set, settings)
-        passwords = Passwords.from_settings(settings)
+        passwords = Passwords.from_settings(settings, tracing)
         # Derived from the memory budget and the cores unless configured: say what it came to.
         logger.info(
             "password_hashing_configured",
@@ -80,7 +88,7 @@ def create_app(
         )
         login_throttle = LoginThrottle.from_settings(settings)
         registration_throttle = RegistrationThrottle.from_settings(settings)
-        async with open_database(settings) as (engine, sessionmaker):
+        async with open_database(settings, tracing) as (engine, sessionmaker):
             await _bootstrap_admin(sessionmaker, passwords, settings)
             async with running_periodically(
                 lambda: delete_expired_records(
@@ -88,6 +96,7 @@ def create_app(
                 ),
                 name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,
+                tracing=tracing,
             ):
                 yield {
                     "settings": settings,
@@ -117,7 +126,7 @@ def create_app(
         lifespan=lifespan,
         readiness_checks={"database": database_answers},
         metrics=metrics,
-        middleware=platform_middleware(metrics),
+        middleware=platform_middleware(metrics, tracing),
     )
     install_database_outage_handler(app)
     app.include_router(router)

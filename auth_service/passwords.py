@@ -11,7 +11,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from auth_service.config import AuthSettings
+from auth_service.password_spans import TracedPasswordHasher
 from auth_service.priority_limiter import PriorityLimiter
+from shared.tracing import Tracing
 
 
 def password_hasher(settings: AuthSettings) -> PasswordHasher:
@@ -79,8 +81,11 @@ class Passwords:
         self._decoy_hash = self._hasher.hash("decoy password for unknown accounts")
 
     @classmethod
-    def from_settings(cls, settings: AuthSettings) -> Passwords:
-        return cls(password_hasher(settings), hashing_concurrency(settings, usable_cores()))
+    def from_settings(cls, settings: AuthSettings, tracing: Tracing | None = None) -> Passwords:
+        hasher = password_hasher(settings)
+        if tracing is not None:
+            hasher = TracedPasswordHasher.like(hasher, tracing.tracer(__name__))
+        return cls(hasher, hashing_concurrency(settings, usable_cores()))
 
     async def hash(
         self,

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import report
 from bench.processes import cpu_seconds, peak_rss_mib, rss_mib
 from bench.profile import profiling
@@ -19,6 +21,7 @@ from bench.scenarios import Scenario, scenarios
 from bench.seed import seed
 from bench.stack import Stack, running_stack
 from bench.wrk import run_wrk
+from shared.settings import DEFAULT_TRACE_RATIO
 
 _HERE = Path(__file__).parent
 
@@ -52,7 +55,13 @@ def _measure(scenario: Scenario, stack: Stack, args: argparse.Namespace) -> dict
     return result
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _spans_exported(stack: Stack) -> int:
+    """What the traced services had sent the sink by the end (they export every 5 s)."""
+    stats = httpx.get(stack.urls["otlp_sink"] + "/stats", timeout=5).json()
+    return int(stats["spans"])
+
+
+def run(args: argparse.Namespace, previous: dict[str, Any] | None) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as run_dir,
         running_stack(args.database_url, Path(run_dir)) as stack,
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             name: {"idle": round(idle[name], 1), "peak": round(peak_rss_mib(process.pid), 1)}
             for name, process in stack.processes.items()
         }
+        spans_exported = _spans_exported(stack)
     if args.only:
         return {"scenarios": measured}
     results: dict[str, Any] = {
@@ -79,8 +89,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "memory_mib": memory,
     }
     results["ratios"] = {name: round(value, 3) for name, value in report.ratios(measured).items()}
-    results["targets"] = report.targets(results)
+    results["tracing"] = {
+        "ratio": DEFAULT_TRACE_RATIO,
+        "cost": report.tracing_cost(measured),
+        "spans_exported": spans_exported,
+    }
+    if previous is not None:
+        results["previous_run"] = previous["generated_at"]
+    results["targets"] = report.targets(results, previous)
     return results
+
+
+def _previous(results_dir: Path) -> dict[str, Any] | None:
+    """The results this run replaces, if any (tracing off is compared with them)."""
+    latest = results_dir / "latest.json"
+    if not latest.exists():
+        return None
+    previous: dict[str, Any] = json.loads(latest.read_text())
+    return previous
 
 
 def main() -> None:
@@ -103,7 +129,7 @@ def main() -> None:
     parser.add_argument("--update-readme", type=Path, help="the README whose table to replace")
     args = parser.parse_args()
 
-    results = run(args)
+    results = run(args, _previous(args.results_dir))
     if args.only:
         return
     table = report.markdown(results)

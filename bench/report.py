@@ -10,6 +10,15 @@ SERVICES = ("auth", "orders", "gateway")
 IDLE_RSS_LIMIT_MIB = 120
 PEAK_RSS_LIMIT_MIB = 250
 README_BLOCK = re.compile(r"(<!-- bench:results -->\n).*?(<!-- /bench:results -->)", re.DOTALL)
+# What tracing costs: each traced scenario beside its untraced twin, as (service, off, on).
+TRACING_PAIRS = (
+    ("gateway", "gateway_only", "gateway_only_traced"),
+    ("orders", "orders_direct", "orders_direct_traced"),
+)
+MAX_TRACING_INCREASE = 0.10
+# With tracing off nothing of it runs: CPU per request is the previous run's, within a run's
+# usual spread (HISTORY.md: about ±5%).
+MAX_UNTRACED_DRIFT = 0.05
 
 
 def _rps(scenarios: dict[str, Any], name: str) -> float:
@@ -32,8 +41,62 @@ def ratios(scenarios: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of the issue with what was measured and whether it was met."""
+def _cpu(scenarios: dict[str, Any], name: str) -> float:
+    return float(scenarios[name]["cpu_us_per_request"])
+
+
+def tracing_cost(scenarios: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """CPU per request of each traced service, tracing off and on, and the increase."""
+    return {
+        service: {
+            "off": _cpu(scenarios, off),
+            "on": _cpu(scenarios, on),
+            "increase": round(_cpu(scenarios, on) / _cpu(scenarios, off) - 1, 4),
+        }
+        for service, off, on in TRACING_PAIRS
+    }
+
+
+def _untraced_drift(
+    results: dict[str, Any], previous: dict[str, Any] | None
+) -> tuple[str, bool | None]:
+    """Tracing off against the run this one replaces: what changed, and whether it is noise."""
+    if previous is None:
+        return "no earlier run", None
+    changes = {
+        service: _cpu(results["scenarios"], off) / _cpu(previous["scenarios"], off) - 1
+        for service, off, _ in TRACING_PAIRS
+    }
+    shown = ", ".join(f"{service} {change:+.1%}" for service, change in changes.items())
+    return shown, all(change <= MAX_UNTRACED_DRIFT for change in changes.values())
+
+
+def _tracing_targets(
+    results: dict[str, Any], previous: dict[str, Any] | None
+) -> list[tuple[str, str, str, bool | None]]:
+    verdicts: list[tuple[str, str, str, bool | None]] = [
+        (
+            f"{service} CPU per request, tracing on (1 in {round(1 / results['tracing']['ratio'])}"
+            " traces sampled)",
+            f"≤ +{MAX_TRACING_INCREASE:.0%}",
+            f"{cost['increase']:+.1%}",
+            cost["increase"] <= MAX_TRACING_INCREASE,
+        )
+        for service, cost in results["tracing"]["cost"].items()
+    ]
+    verdicts.append((
+        "tracing off: CPU per request as in the previous run",
+        f"≤ +{MAX_UNTRACED_DRIFT:.0%}",
+        *_untraced_drift(results, previous),
+    ))  # fmt: skip
+    return verdicts
+
+
+def targets(
+    results: dict[str, Any], previous: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each target of the issue with what was measured and whether it was met (None: nothing
+    to tell it by); `previous` is the run this one replaces."""
     ratio = results["ratios"]
     orders = results["scenarios"]["create_order_via_gateway"]
     verdicts = [
@@ -56,6 +119,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{memory['idle']:.0f} / {memory['peak']:.0f}",
             memory["idle"] < IDLE_RSS_LIMIT_MIB and memory["peak"] < PEAK_RSS_LIMIT_MIB,
         ))  # fmt: skip
+    verdicts += _tracing_targets(results, previous)
     return [
         {"target": name, "wanted": wanted, "measured": measured, "met": met}
         for name, wanted, measured, met in verdicts
@@ -78,8 +142,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"{scenario['cpu_us_per_request']:.0f} |"
         )
     lines += ["", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    verdict = {True: "yes", False: "**no**", None: "n/a"}
     lines += [
-        f"| {t['target']} | {t['wanted']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |"
+        f"| {t['target']} | {t['wanted']} | {t['measured']} | {verdict[t['met']]} |"
         for t in results["targets"]
     ]
     ratio = results["ratios"]
@@ -91,6 +156,16 @@ def markdown(results: dict[str, Any]) -> str:
         f"gateway-only/aiohttp floor {ratio['gateway_only_vs_aiohttp_floor']:.2f} "
         f"(throughput); gateway CPU per request {results['gateway_cpu_us_per_request']:.0f} µs, "
         f"{ratio['gateway_cpu_vs_aiohttp_floor_cpu']:.2f}× the floor's.",
+    ]
+    tracing = results["tracing"]
+    costs = "; ".join(
+        f"{service} {cost['off']:.0f} → {cost['on']:.0f} µs ({cost['increase']:+.1%})"
+        for service, cost in tracing["cost"].items()
+    )
+    lines += [
+        "",
+        f"Tracing on (OTLP to the benchmark's sink, 1 in {round(1 / tracing['ratio'])} traces"
+        f" sampled), CPU per request: {costs}; {tracing['spans_exported']} spans exported.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -32,6 +32,12 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
             server="orders",
         ),
         Scenario(
+            "orders_direct_traced",
+            "1t. the same, tracing on (default sampling ratio)",
+            Load(urls["orders_traced"] + order_path, headers=bearer),
+            server="orders_traced",
+        ),
+        Scenario(
             "orders_via_gateway",
             "2. `GET /orders/{id}` through the gateway",
             Load(urls["gateway"] + order_path, headers=bearer),
@@ -70,6 +76,12 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
             "6. the gateway (token checked, from its verified-token cache), trivial upstream",
             Load(urls["gateway_only"] + "/orders/1", headers=bearer),
             server="gateway_only",
+        ),
+        Scenario(
+            "gateway_only_traced",
+            "6t. the same, tracing on (default sampling ratio)",
+            Load(urls["gateway_only_traced"] + "/orders/1", headers=bearer),
+            server="gateway_only_traced",
         ),
         Scenario(
             "naive_httpx_peer",

@@ -15,22 +15,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import URL, make_url
 
 from bench.nginx import nginx_config
 from bench.processes import Process, free_port, run
+from shared.settings import DEFAULT_TRACE_RATIO
 
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway account in a throwaway database
 UNLIMITED = "1000000"
+# The processes that trace (to the bench's own OTLP sink), each beside its untraced twin.
+TRACED = ("orders_traced", "gateway_only_traced")
 
 # The services as an operator runs them, but with budgets no benchmark client would be given
 # otherwise: one account logging in and ordering thousands of times a second.
 _COMMON = {"LOG_LEVEL": "WARNING", "ENVIRONMENT": "production"}
 
 
+# Tracing is off unless a process is the traced variant of another, whatever this shell says.
+_UNTRACED = {"OTEL_SDK_DISABLED": "true"}
+
+
 def _prefixed(prefix: str, settings: dict[str, str]) -> dict[str, str]:
-    return {f"{prefix}_{name}": value for name, value in {**_COMMON, **settings}.items()}
+    prefixed = {f"{prefix}_{name}": value for name, value in {**_COMMON, **settings}.items()}
+    return {**prefixed, **_UNTRACED}
+
+
+def _check_traced(name: str, url: str) -> None:
+    """The traced variants must trace: every answer of theirs names its trace."""
+    if "traceresponse" not in httpx.get(f"{url}/not-a-path", timeout=5).headers:
+        raise RuntimeError(f"{name} does not trace")
 
 
 @dataclass
@@ -92,6 +107,9 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
             "gateway_only",
             "naive",
             "floor",
+            "otlp_sink",
+            "orders_traced",
+            "gateway_only_traced",
         )
     }
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -127,6 +145,20 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
                 "RATE_LIMIT_BURST": UNLIMITED,
             })  # fmt: skip
 
+        # Tracing as an operator turns it on: an OTLP endpoint, the default sampling ratio.
+        tracing_env = {
+            "OTEL_SDK_DISABLED": "false",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": urls["otlp_sink"],
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(DEFAULT_TRACE_RATIO),
+        }
+        orders_traced_env = {
+            **orders_env, "ORDERS_PORT": str(ports["orders_traced"]), **tracing_env,
+        }  # fmt: skip
+        gateway_only_traced_env = {
+            **gateway_env(ports["gateway_only_traced"], urls["trivial"]), **tracing_env,
+        }  # fmt: skip
+
         run(_python("-m", "auth_service", "migrate"), auth_env)
         run(_python("-m", "order_service", "migrate"), orders_env)
         config = run_dir / "nginx.conf"
@@ -147,6 +179,17 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
             "gateway_only": (
                 _python("-m", "gateway", "serve"),
                 gateway_env(ports["gateway_only"], urls["trivial"]),
+                "/health/ready",
+            ),
+            "otlp_sink": (_python("-m", "bench.otlp_sink", str(ports["otlp_sink"])), {}, "/stats"),
+            "orders_traced": (
+                _python("-m", "order_service", "serve"),
+                orders_traced_env,
+                "/health/ready",
+            ),
+            "gateway_only_traced": (
+                _python("-m", "gateway", "serve"),
+                gateway_only_traced_env,
                 "/health/ready",
             ),
             "nginx": (
@@ -179,4 +222,6 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
             stack.processes[name] = process
         for name, (_, _, health_path) in commands.items():
             stack.processes[name].wait_until_healthy(urls[name] + health_path)
+        for name in TRACED:
+            _check_traced(name, urls[name])
         yield stack

@@ -17,14 +17,16 @@ from gateway.docs import ApiDocuments, install_api_docs
 from gateway.front_door import FrontDoor
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
-from gateway.rate_limit import open_rate_limiter
+from gateway.rate_limit import RateLimiter, open_rate_limiter
 from gateway.routes import PROXIED_METHODS, ROUTES, ProxyRoute
 from gateway.timing import ServerTimingMiddleware
+from gateway.traced_pipeline import TracedPipeline
 from gateway.upstreams import Upstream, open_upstreams
 from shared.jwks import JWKSCache, remote_token_verifier
 from shared.metrics import ServiceMetrics
 from shared.service import create_service_app, platform_middleware, wrapped
 from shared.tokens import Verifier
+from shared.tracing import flushed_at_exit, start_tracing
 
 
 class GatewayState(TypedDict):
@@ -53,6 +55,8 @@ def _cors(settings: GatewaySettings) -> list[Middleware]:
                 "Idempotency-Key",
                 "If-Match",
                 "X-Request-ID",
+                "traceparent",
+                "tracestate",
             ],
             expose_headers=[
                 "ETag",
@@ -62,6 +66,7 @@ def _cors(settings: GatewaySettings) -> list[Middleware]:
                 "RateLimit-Policy",
                 "Server-Timing",
                 "X-Request-ID",
+                "traceresponse",
             ],
             max_age=600,
         )
@@ -77,14 +82,24 @@ def create_app(
     settings = settings or GatewaySettings()
     metrics = metrics or ServiceMetrics()
     gateway_metrics = GatewayMetrics(metrics.registry)
+    tracing = start_tracing(settings, "gateway")
+
+    def pipeline(
+        upstreams: Mapping[str, Upstream], verifier: Verifier, rate_limiter: RateLimiter
+    ) -> Pipeline:
+        if tracing is None:
+            return Pipeline(upstreams, verifier, rate_limiter, gateway_metrics, settings)
+        return TracedPipeline(upstreams, verifier, rate_limiter, gateway_metrics, settings, tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[GatewayState]:
         async with (
-            open_upstreams(settings) as upstreams,
+            # Exited last: the spans of everything below reach the collector.
+            flushed_at_exit(tracing),
+            open_upstreams(settings, tracing) as upstreams,
             # Keys load lazily: the gateway starts even while the auth service is still down.
-            remote_token_verifier(settings) as (verifier, jwks),
-            open_rate_limiter(settings) as rate_limiter,
+            remote_token_verifier(settings, tracing) as (verifier, jwks),
+            open_rate_limiter(settings, tracing=tracing) as rate_limiter,
             # Closed before the upstream clients it fetches with (opened after them).
             ApiDocuments(app, upstreams, settings, routes) as api_documents,
         ):
@@ -93,7 +108,7 @@ def create_app(
                 "upstreams": upstreams,
                 "verifier": verifier,
                 "jwks": jwks,
-                "pipeline": Pipeline(upstreams, verifier, rate_limiter, gateway_metrics, settings),
+                "pipeline": pipeline(upstreams, verifier, rate_limiter),
                 "api_documents": api_documents,
                 "metrics": metrics,
             }
@@ -116,7 +131,7 @@ def create_app(
     install_api_docs(framework)
     # Server-Timing outside CORS: preflights, which CORS answers itself, carry it too.
     middleware = [
-        *platform_middleware(metrics),
+        *platform_middleware(metrics, tracing),
         Middleware(ServerTimingMiddleware),
         *_cors(settings),
     ]

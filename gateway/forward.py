@@ -18,6 +18,7 @@ from gateway.incoming import upstream_url
 from gateway.metrics import GatewayMetrics
 from gateway.routes import IDEMPOTENT_METHODS, ProxyRoute
 from gateway.upstreams import Upstream
+from shared.metrics import Exemplar
 from shared.problem_types import (
     BAD_REQUEST,
     CONTENT_TOO_LARGE,
@@ -40,12 +41,16 @@ def body_too_large(limit: int) -> Problem:
 
 
 class Forwarder:
-    def __init__(self, metrics: GatewayMetrics, settings: GatewaySettings) -> None:
+    def __init__(
+        self, metrics: GatewayMetrics, settings: GatewaySettings, exemplar: Exemplar | None = None
+    ) -> None:
         self.metrics = metrics
         self.settings = settings
+        # While tracing is on: the trace an upstream's duration is observed with.
+        self.exemplar = exemplar
         self._timeouts: dict[ProxyRoute, dict[str, float | None]] = {}
         # Looked up once: `labels()` takes a lock and builds its key on every call.
-        self._upstream_duration: dict[str, Callable[[float], None]] = {}
+        self._upstream_duration: dict[str, Callable[[float, dict[str, str] | None], None]] = {}
 
     async def forward(self, exchange: Exchange) -> httpx.Response:
         """The upstream's answer (its body still to come), or the problem that replaces it;
@@ -154,7 +159,7 @@ class Forwarder:
             observe = self._upstream_duration[upstream] = self.metrics.upstream_duration.labels(
                 upstream
             ).observe
-        observe(seconds)
+        observe(seconds, self.exemplar() if self.exemplar is not None else None)
 
     def _record_failure(
         self, upstream: Upstream, ticket: int, kind: str, error: Exception | None = None

@@ -42,12 +42,15 @@ RawHeaders = list[tuple[bytes, bytes]]
 _NEVER_UPSTREAM = HOP_BY_HOP | ASSERTED_BY_GATEWAY
 # The gateway's own server adds Date, the request-context middleware X-Request-ID and
 # X-Content-Type-Options (one of each, whatever the upstream sent), and the proxy its
-# Server-Timing (an upstream's would replace it, and tell of its internals).
+# Server-Timing (an upstream's would replace it, and tell of its internals); the trace a
+# client is told of is the gateway's (`traceresponse`, while tracing is on), never a span
+# inside the platform.
 _NEVER_TO_CLIENT = HOP_BY_HOP | {
     b"x-request-id",
     b"x-content-type-options",
     b"date",
     b"server-timing",
+    b"traceresponse",
 }
 
 

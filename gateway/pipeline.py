@@ -29,6 +29,7 @@ from gateway.routes import PROXIED_METHODS, ProxyRoute
 from gateway.timing import TIMINGS
 from gateway.upstreams import Upstream
 from shared.identity import Unauthorized, identify
+from shared.metrics import Exemplar
 from shared.problem_types import (
     BAD_REQUEST,
     METHOD_NOT_ALLOWED,
@@ -36,7 +37,7 @@ from shared.problem_types import (
     UPSTREAM_UNAVAILABLE,
 )
 from shared.problems import Problem, render_problem
-from shared.tokens import Verifier
+from shared.tokens import Identity, Verifier
 
 
 class Pipeline:
@@ -47,13 +48,14 @@ class Pipeline:
         rate_limiter: RateLimiter,
         metrics: GatewayMetrics,
         settings: GatewaySettings,
+        exemplar: Exemplar | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.verifier = verifier
         self.rate_limiter = rate_limiter
         self.metrics = metrics
         self.settings = settings
-        self.forwarder = Forwarder(metrics, settings)
+        self.forwarder = Forwarder(metrics, settings, exemplar)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: ProxyRoute) -> None:
         exchange = Exchange(
@@ -95,7 +97,7 @@ class Pipeline:
         if not exchange.route.is_public:
             started_at = time.perf_counter()
             try:
-                exchange.identity = await identify(self.verifier, exchange.framing.authorization)
+                exchange.identity = await self._identify(exchange)
             except Unauthorized as refusal:
                 self.metrics.auth_failures.labels(refusal.reason).inc()
                 await self._limit(exchange)
@@ -103,6 +105,10 @@ class Pipeline:
             finally:
                 exchange.timings.auth_seconds = time.perf_counter() - started_at
         await self._limit(exchange)
+
+    async def _identify(self, exchange: Exchange) -> Identity:
+        """The token check: who the bearer token speaks for, or `Unauthorized`."""
+        return await identify(self.verifier, exchange.framing.authorization)
 
     async def _limit(self, exchange: Exchange) -> None:
         exchange.limit = decision = await self.rate_limiter.acquire(exchange.rate_limit_key)

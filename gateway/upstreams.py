@@ -11,6 +11,8 @@ import httpx
 from gateway.circuit import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.transport import AiohttpTransport
+from shared.client_spans import TracedTransport
+from shared.tracing import Tracing
 
 # httpx sends these of its own accord; a proxy forwards only what the client sent (an
 # Accept-Encoding the client never asked for would get it a compressed body it cannot read).
@@ -49,8 +51,13 @@ def _transport(settings: GatewaySettings) -> httpx.AsyncBaseTransport:
     )
 
 
-def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
+def _upstream(
+    name: str, base_url: str, settings: GatewaySettings, tracing: Tracing | None
+) -> Upstream:
     transport = _transport(settings)
+    if tracing is not None:
+        # The upstream call is a span of the request, and the upstream continues its trace.
+        transport = TracedTransport(transport, tracing.tracer(__name__), peer_service=name)
     # The client's redirects and cookies are the client's business, not the gateway's; nor
     # does the environment's proxy apply to this client.
     client = httpx.AsyncClient(
@@ -67,10 +74,12 @@ def _upstream(name: str, base_url: str, settings: GatewaySettings) -> Upstream:
 
 
 @asynccontextmanager
-async def open_upstreams(settings: GatewaySettings) -> AsyncIterator[Mapping[str, Upstream]]:
+async def open_upstreams(
+    settings: GatewaySettings, tracing: Tracing | None = None
+) -> AsyncIterator[Mapping[str, Upstream]]:
     """The gateway's upstreams by name, their connections closed at exit."""
     urls = {"auth": settings.auth_url, "orders": settings.orders_url}
-    upstreams = {name: _upstream(name, url, settings) for name, url in urls.items()}
+    upstreams = {name: _upstream(name, url, settings, tracing) for name, url in urls.items()}
     async with AsyncExitStack() as stack:
         for upstream in upstreams.values():
             await stack.enter_async_context(upstream.client)  # closes its transport too

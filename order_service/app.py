@@ -20,6 +20,7 @@ from shared.jwks import remote_token_verifier
 from shared.metrics import ServiceMetrics
 from shared.periodic import running_periodically
 from shared.service import create_service_app, platform_middleware
+from shared.tracing import flushed_at_exit, start_tracing
 
 
 def create_app(
@@ -33,17 +34,21 @@ def create_app(
     settings = settings or OrdersSettings()
     metrics = metrics or ServiceMetrics()
     order_metrics = OrderMetrics(metrics.registry)
+    tracing = start_tracing(settings, "order_service")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[OrdersState]:
         async with (
-            Store(create_engine(settings)) as store,
+            # Exited last: the spans of everything below reach the collector.
+            flushed_at_exit(tracing),
+            Store(create_engine(settings, tracing), tracing) as store,
             # The service verifies every bearer token itself: it trusts no network.
-            remote_token_verifier(settings) as (verifier, jwks),
+            remote_token_verifier(settings, tracing) as (verifier, jwks),
             running_periodically(
                 lambda: forget_expired_keys(store),
                 name="delete_expired_idempotency_keys",
                 interval_seconds=settings.housekeeping_interval_seconds,
+                tracing=tracing,
             ),
         ):
             yield {
@@ -68,7 +73,7 @@ def create_app(
         lifespan=lifespan,
         readiness_checks={"database": database_answers, "verification_keys": keys_loaded},
         metrics=metrics,
-        middleware=platform_middleware(metrics),
+        middleware=platform_middleware(metrics, tracing),
     )
     install_database_outage_handler(app)
     install_api(app)

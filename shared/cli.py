@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
@@ -86,8 +87,14 @@ def settings_table(settings: type[BaseSettings]) -> str:
     """The environment variables a service reads, as a Markdown table (`<service> settings`;
     the README's configuration tables are this output)."""
     prefix = settings.model_config.get("env_prefix", "")
+
+    def variable(name: str, field: FieldInfo) -> str:
+        # A standard variable (OpenTelemetry's) is read by its own name, without the prefix.
+        alias = field.validation_alias
+        return alias if isinstance(alias, str) else f"{prefix}{name.upper()}"
+
     rows = [
-        f"| `{prefix}{name.upper()}` | {_shown_default(field.default)} | {field.description} |"
+        f"| `{variable(name, field)}` | {_shown_default(field.default)} | {field.description} |"
         for name, field in sorted(settings.model_fields.items())
     ]
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows]) + "\n"

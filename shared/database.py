@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 from shared.openapi import reaches_database
 from shared.settings import DatabaseSettings
+from shared.tracing import Tracing
 
 # Plain driver names are accepted from operators and mapped to the async drivers we ship.
 _ASYNC_DRIVERS = {
@@ -74,7 +75,24 @@ def _begin_immediately(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+def create_engine(settings: DatabaseSettings, tracing: Tracing | None = None) -> AsyncEngine:
+    """The service's engine; while tracing is on, every statement it runs is a span."""
+    engine = _create_engine(settings)
+    if tracing is not None:
+        trace_statements(engine, tracing)
+    return engine
+
+
+def trace_statements(engine: AsyncEngine, tracing: Tracing) -> None:
+    """A CLIENT span for every statement of a sampled trace the engine runs, with its text
+    (`db.statement`: placeholders, never the parameters)."""
+    # Imported here: the instrumentation adds over a MiB to every process that loads it.
+    from shared.statement_spans import trace_sampled_statements
+
+    trace_sampled_statements(engine.sync_engine, tracing.provider)
+
+
+def _create_engine(settings: DatabaseSettings) -> AsyncEngine:
     url = async_database_url(settings.database_url)
     if is_sqlite(url):
         ensure_sqlite_directory(url)
@@ -167,10 +185,10 @@ class DatabaseState(TypedDict):
 
 @asynccontextmanager
 async def open_database(
-    settings: DatabaseSettings,
+    settings: DatabaseSettings, tracing: Tracing | None = None
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
     """The engine and its sessionmaker, for the span of the block (a lifespan's)."""
-    engine = create_engine(settings)
+    engine = create_engine(settings, tracing)
     try:
         yield engine, create_sessionmaker(engine)
     finally:

@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import jwt
 
+from shared.client_spans import TracedTransport
 from shared.settings import TokenVerificationSettings
 from shared.token_cache import VerifiedTokenCache
 from shared.tokens import ALGORITHMS, TokenVerifier
+from shared.tracing import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -154,11 +156,15 @@ class JWKSCache:
 
 @asynccontextmanager
 async def remote_token_verifier(
-    settings: TokenVerificationSettings,
+    settings: TokenVerificationSettings, tracing: Tracing | None = None
 ) -> AsyncIterator[tuple[VerifiedTokenCache, JWKSCache]]:
     """A verifier backed by the auth service's JWKS, with the HTTP client it fetches with;
-    tokens it verified are remembered (`verified_token_cache_size`) until the keys change."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+    tokens it verified are remembered (`verified_token_cache_size`) until the keys change.
+    While tracing is on, a fetch within a traced request is a span of it."""
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+    if tracing is not None:
+        transport = TracedTransport(transport, tracing.tracer(__name__), peer_service="auth")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=transport) as client:
         cache = JWKSCache(
             client,
             settings.jwks_url,

@@ -1,21 +1,29 @@
-"""Prometheus metrics: a registry per app, request metrics by route template, `/metrics`."""
+"""Prometheus metrics: a registry per app, request metrics by route template, `/metrics`.
+
+While tracing is on, a sampled request's duration is observed with its trace id as an
+exemplar, so that a dashboard leads from a slow bucket to a trace of it; exemplars are
+exposed in the OpenMetrics format, which `/metrics` answers in when the scraper asks for it.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Histogram,
-    generate_latest,
 )
+from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Labels naming the trace an observation belongs to, or None (`shared.trace_ids`).
+Exemplar = Callable[[], dict[str, str] | None]
 
 # Requests no route matched share one label, so that scanners cannot explode cardinality.
 UNMATCHED_ROUTE = "<unmatched>"
@@ -45,7 +53,14 @@ class ServiceMetrics:
         # builds its key on every call.
         self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe_request(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        exemplar: dict[str, str] | None = None,
+    ) -> None:
         key = (method, route, status)
         metrics = self._per_request.get(key)
         if metrics is None:
@@ -55,15 +70,19 @@ class ServiceMetrics:
             )
         count, duration = metrics
         count.inc()
-        duration.observe(seconds)
+        duration.observe(seconds, exemplar)
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP request, labelled by the route template that served it."""
+    """Counts and times every HTTP request, labelled by the route template that served it;
+    `exemplar` (while tracing is on) names the trace of each observation."""
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: ServiceMetrics, exemplar: Exemplar | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.exemplar = exemplar
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,7 +105,11 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
             self.metrics.observe_request(
-                scope["method"], template, status, time.perf_counter() - started_at
+                scope["method"],
+                template,
+                status,
+                time.perf_counter() - started_at,
+                self.exemplar() if self.exemplar is not None else None,
             )
 
 
@@ -94,7 +117,10 @@ def metrics_router(registry: CollectorRegistry) -> APIRouter:
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        # OpenMetrics (with exemplars) for a scraper that asks for it, the classic text format
+        # (without) for everyone else.
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(registry), headers={"Content-Type": content_type})
 
     return router

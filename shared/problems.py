@@ -27,6 +27,7 @@ from shared.problem_types import (
     ProblemType,
 )
 from shared.request_context import current_request_id
+from shared.trace_ids import current_trace_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # An error answers one request at one moment, and may reflect it (the fields it sent, the
@@ -87,6 +88,8 @@ def problem_response(
         "detail": detail,
         "request_id": current_request_id(),
     }
+    if (trace_id := current_trace_id()) is not None:  # while tracing is on
+        body["trace_id"] = trace_id
     return JSONResponse(
         body,
         status_code=problem_type.status,

@@ -20,6 +20,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problem_types import INTERNAL_ERROR
+from shared.trace_ids import current_trace_id
 
 logger = logging.getLogger("shared.access")
 
@@ -50,15 +51,16 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 
 def _internal_error_body(request_id: str) -> bytes:
-    return json.dumps(
-        {
-            "type": INTERNAL_ERROR.uri,
-            "title": INTERNAL_ERROR.title,
-            "status": INTERNAL_ERROR.status,
-            "detail": "An unexpected error occurred; it has been logged.",
-            "request_id": request_id,
-        }
-    ).encode()
+    body = {
+        "type": INTERNAL_ERROR.uri,
+        "title": INTERNAL_ERROR.title,
+        "status": INTERNAL_ERROR.status,
+        "detail": "An unexpected error occurred; it has been logged.",
+        "request_id": request_id,
+    }
+    if (trace_id := current_trace_id()) is not None:  # while tracing is on
+        body["trace_id"] = trace_id
+    return json.dumps(body).encode()
 
 
 class RequestContextMiddleware:

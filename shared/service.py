@@ -16,14 +16,24 @@ from shared.openapi import install_service_document, operation_id
 from shared.problem_pages import problem_pages_router
 from shared.problems import install_problem_handlers
 from shared.request_context import RequestContextMiddleware
+from shared.server_spans import ServerSpanMiddleware
+from shared.trace_ids import sampled_trace_exemplar
+from shared.tracing import Tracing
 
 
-def platform_middleware(metrics: ServiceMetrics) -> list[Middleware]:
-    """What every request of every service goes through, outermost first: its request id,
-    access log and last-resort 500, then its metrics."""
+def platform_middleware(metrics: ServiceMetrics, tracing: Tracing | None) -> list[Middleware]:
+    """What every request of every service goes through, outermost first: its server span
+    (while tracing is on, so that everything below is in it), its request id, access log
+    and last-resort 500, then its metrics."""
+    if tracing is None:
+        return [
+            Middleware(RequestContextMiddleware),
+            Middleware(MetricsMiddleware, metrics=metrics),
+        ]
     return [
+        Middleware(ServerSpanMiddleware, tracer=tracing.tracer(__name__)),
         Middleware(RequestContextMiddleware),
-        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(MetricsMiddleware, metrics=metrics, exemplar=sampled_trace_exemplar),
     ]
 
 

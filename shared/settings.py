@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -24,8 +24,85 @@ CommaSeparatedPaths = Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_spl
 # (`python -m <service> settings` prints them), and a test keeps the two in step.
 
 
-class ServiceSettings(BaseSettings):
-    """Process-level settings: where to listen, how to log, which environment this is."""
+# The samplers of the OpenTelemetry specification (`OTEL_TRACES_SAMPLER`).
+TraceSampler = Literal[
+    "parentbased_traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "traceidratio",
+    "always_on",
+    "always_off",
+]
+# One trace in a hundred: what tracing costs stays well within a tenth of a request's CPU
+# (bench/README.md), and a busy service still sends plenty of whole traces.
+DEFAULT_TRACE_RATIO = 0.01
+
+
+class TracingSettings(BaseSettings):
+    """Where traces go and how many are kept: OpenTelemetry's standard variables, without a
+    service prefix, so that one set configures every service (and the SDK reads the rest of
+    its own: `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`, ...)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="The OpenTelemetry collector (OTLP over HTTP/protobuf, e.g."
+        " `http://otel-collector:4318`); spans go to its `/v1/traces`. Unset (and no traces"
+        " endpoint): no tracing at all.",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        description="The full URL spans are sent to, if not the endpoint's `/v1/traces`.",
+    )
+    otel_service_name: str | None = Field(
+        default=None,
+        validation_alias="OTEL_SERVICE_NAME",
+        description="The name spans carry as `service.name`; unset: the service's own"
+        " (`gateway`, `auth_service`, `order_service`).",
+    )
+    otel_traces_sampler: TraceSampler = Field(
+        default="parentbased_traceidratio",
+        validation_alias="OTEL_TRACES_SAMPLER",
+        description="Which requests are traced: by default a caller's decision (its"
+        " `traceparent`) is followed, and a new trace is kept at the ratio below.",
+    )
+    otel_traces_sampler_arg: float = Field(
+        default=DEFAULT_TRACE_RATIO,
+        ge=0,
+        le=1,
+        validation_alias="OTEL_TRACES_SAMPLER_ARG",
+        description="The share of new traces kept by the ratio samplers.",
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False,
+        validation_alias="OTEL_SDK_DISABLED",
+        description="`true` turns tracing off, whatever else is set.",
+    )
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        # Compose passes `${OTEL_EXPORTER_OTLP_ENDPOINT:-}`: empty when tracing is not wanted.
+        return value or None
+
+    @property
+    def otlp_traces_url(self) -> str | None:
+        """Where spans are sent (the specification's rule for the two variables), if anywhere."""
+        if self.otel_sdk_disabled:
+            return None
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
+
+
+class ServiceSettings(TracingSettings):
+    """Process-level settings: where to listen, how to log, where traces go, which environment
+    this is."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 

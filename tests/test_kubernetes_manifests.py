@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 from auth_service.config import AuthSettings
 from gateway.config import GatewaySettings
 from order_service.config import OrdersSettings
+from shared.settings import DEFAULT_TRACE_RATIO
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "deploy" / "k8s" / "base"
@@ -104,8 +105,14 @@ def _only_container(workload: Manifest) -> Manifest:
 
 
 def _env_names(settings: type[BaseSettings]) -> set[str]:
+    """The variables a service reads: its own, prefixed, and the standard ones by their names."""
     prefix = settings.model_config.get("env_prefix", "")
-    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+    return {
+        field.validation_alias
+        if isinstance(field.validation_alias, str)
+        else f"{prefix}{name}".upper()
+        for name, field in settings.model_fields.items()
+    }
 
 
 def _environment(container: Manifest, config_maps: dict[str, Manifest]) -> dict[str, Any]:
@@ -319,7 +326,7 @@ def test_disruption_budgets_and_services_select_the_service_pods_only(
     budgets = _of_kind(manifests, "PodDisruptionBudget")
     services = _of_kind(manifests, "Service")
 
-    assert set(budgets) == set(SERVICES)
+    assert set(budgets) == {*SERVICES, "otel-collector"}
     for budget in budgets.values():
         assert budget["spec"]["minAvailable"] == 1
         selector = budget["spec"]["selector"]["matchLabels"]
@@ -421,6 +428,7 @@ def test_only_the_gateway_is_reachable_from_outside_the_platform(
         "orders": {"gateway"},
         "orders-relay": set(),
         "redis": {"gateway"},
+        "otel-collector": {"gateway", "auth", "orders"},
     }
 
 
@@ -507,3 +515,41 @@ def test_the_relay_reaches_its_database_dns_and_public_web_servers_only(
         for other in _of_kind(manifests, "NetworkPolicy").values()
         if other is not policy
     )
+
+
+def test_every_service_sends_its_traces_to_the_collector_of_the_base(
+    manifests: list[Manifest],
+) -> None:
+    config_maps = _of_kind(manifests, "ConfigMap")
+    collector = _of_kind(manifests, "Deployment")["otel-collector"]
+    service = _of_kind(manifests, "Service")["otel-collector"]
+
+    for name in SERVICES:
+        data = config_maps[f"{name}-config"]["data"]
+        url = urlsplit(data["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert (url.hostname, url.port) == ("otel-collector", 4318), name
+        assert data["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+        assert float(data["OTEL_TRACES_SAMPLER_ARG"]) == DEFAULT_TRACE_RATIO
+    assert _selects(service["spec"]["selector"], _pod_labels(collector))
+
+
+def test_the_collector_receives_otlp_and_forwards_it_to_the_backend_an_overlay_names(
+    manifests: list[Manifest],
+) -> None:
+    config_map = _of_kind(manifests, "ConfigMap")["otel-collector"]
+    config = yaml.safe_load(config_map["data"]["config.yaml"])
+    container = _only_container(_of_kind(manifests, "Deployment")["otel-collector"])
+    [mount] = container["volumeMounts"]
+
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    [exporter] = config["service"]["pipelines"]["traces"]["exporters"]
+    assert config["exporters"][exporter]["endpoint"] == "${env:TRACES_BACKEND_ENDPOINT}"
+    assert "TRACES_BACKEND_ENDPOINT" in config_map["data"]
+    assert container["args"] == [f"--config={mount['mountPath']}/config.yaml"]
+    health = config["extensions"]["health_check"]["endpoint"].rsplit(":", 1)[1]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"otlp-http": 4318, "health": int(health)}
+    assert container["readinessProbe"]["httpGet"]["port"] == "health"
+    # Its memory bound, under which it refuses spans, is below the container's limit.
+    limit_mib = int(container["resources"]["limits"]["memory"].removesuffix("Mi"))
+    assert config["processors"]["memory_limiter"]["limit_mib"] < limit_mib

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,15 +20,22 @@ from auth_service.app import create_app as create_auth_app
 from auth_service.config import AuthSettings
 from gateway.app import create_app as create_gateway_app
 from gateway.config import GatewaySettings
+from gateway.routes import ROUTES
 from order_service.app import create_app as create_orders_app
 from order_service.config import OrdersSettings
+from shared.logging import JsonFormatter
 from shared.metrics import ServiceMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
 GRAFANA = ROOT / "deploy/grafana"
 DASHBOARD = GRAFANA / "dashboards/order-platform.json"
-MONITORING_SERVICES = {"prometheus", "grafana"}
+MONITORING_SERVICES = {"prometheus", "grafana", "otel-collector", "jaeger", "loki", "alloy"}
+# The monitoring services whose healthcheck compose runs (Jaeger's image has its own; the
+# collector's and Alloy's images have nothing to run one with).
+HEALTHCHECKED = {"prometheus", "grafana", "loki"}
+RULES = ROOT / "deploy/prometheus/rules"
+COLLECTOR_CONFIG = ROOT / "deploy/otel-collector/config.yaml"
 SETTINGS_BY_PACKAGE: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
     "auth_service": AuthSettings,
@@ -291,14 +299,208 @@ def test_monitoring_runs_only_in_its_profile_with_healthchecks(compose: dict[str
     assert monitoring == MONITORING_SERVICES
     for name in MONITORING_SERVICES:
         assert services[name]["profiles"] == ["monitoring"]
-        assert services[name]["healthcheck"]["test"][0] == "CMD"
         assert services[name]["restart"] == "unless-stopped"
         # Pinned, never a moving tag.
         assert re.fullmatch(r"[\w/.-]+:v?\d+\.\d+\.\d+", services[name]["image"])
-    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    for name in HEALTHCHECKED:
+        assert services[name]["healthcheck"]["test"][0] == "CMD"
+    for dependency in ("prometheus", "jaeger", "loki"):
+        assert services["grafana"]["depends_on"][dependency]["condition"] == "service_healthy"
 
 
 def test_monitoring_uis_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
     for name in MONITORING_SERVICES:
-        for port in compose["services"][name]["ports"]:
+        for port in compose["services"][name].get("ports", []):
             assert port.startswith("127.0.0.1:"), name
+
+
+# The service level rules (unit-tested by `make rules` with promtool).
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in sorted(RULES.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def _datasource(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((GRAFANA / f"provisioning/datasources/{name}.yml").read_text())
+    [source] = document["datasources"]
+    assert isinstance(source, dict)
+    return source
+
+
+def _route_patterns(expression: str) -> set[str]:
+    """The regular expressions a PromQL expression matches `route` against (unescaped)."""
+    return {
+        re.sub(r"\\\\(.)", r"\1", pattern)
+        for pattern in re.findall(r'route=~"((?:\\\\.|[^"\\\\])*)"', expression)
+    }
+
+
+def test_prometheus_loads_the_rules_compose_mounts(
+    compose: dict[str, Any], prometheus_config: dict[str, Any]
+) -> None:
+    target = _mounts(compose["services"]["prometheus"])["./deploy/prometheus/rules"]
+
+    assert prometheus_config["rule_files"] == [f"{target}/*.yml"]
+    assert any(v.startswith("./deploy/prometheus/rules:") and v.endswith(":ro")
+               for v in compose["services"]["prometheus"]["volumes"])  # fmt: skip
+
+
+def test_prometheus_scrapes_openmetrics_and_keeps_its_exemplars(
+    compose: dict[str, Any], prometheus_config: dict[str, Any]
+) -> None:
+    assert prometheus_config["global"]["scrape_protocols"][0] == "OpenMetricsText1.0.0"
+    assert "--enable-feature=exemplar-storage" in compose["services"]["prometheus"]["command"]
+
+
+def test_every_metric_the_rules_query_is_one_the_gateway_exposes(
+    rules: list[dict[str, Any]],
+) -> None:
+    recorded = {rule["record"] for rule in rules if "record" in rule}
+    queried = set().union(*(metric_names_in(rule["expr"]) for rule in rules)) - recorded
+
+    assert queried == {
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_count",
+    }
+    assert queried <= _exposed_metric_names(_gateway_metrics().registry)
+    alerted = set().union(*(metric_names_in(r["expr"]) for r in rules if "alert" in r))
+    assert alerted <= recorded
+
+
+def test_the_objectives_cover_the_proxied_routes_and_nothing_else(
+    rules: list[dict[str, Any]],
+) -> None:
+    availability = set().union(
+        *(_route_patterns(r["expr"]) for r in rules if "error" in r.get("record", ""))
+    )
+    latency = set().union(
+        *(_route_patterns(r["expr"]) for r in rules if "slow" in r.get("record", ""))
+    )
+    proxied = {
+        template for route in ROUTES for template in (route.prefix, f"{route.prefix}/{{path:path}}")
+    }
+    not_the_api = {
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+        "<unmatched>",
+    }
+
+    [api] = availability
+    [business] = latency
+    assert {t for t in proxied | not_the_api if re.fullmatch(api, t)} == proxied
+    assert {t for t in proxied | not_the_api if re.fullmatch(business, t)} == {
+        t for t in proxied if t.startswith(("/orders", "/products"))
+    }
+
+
+def test_the_latency_threshold_is_a_bucket_of_the_histogram(rules: list[dict[str, Any]]) -> None:
+    thresholds = {
+        float(value) for rule in rules for value in re.findall(r'le="([^"]+)"', rule["expr"])
+    }
+    buckets = set(ServiceMetrics().request_duration._upper_bounds)
+
+    assert thresholds == {0.25}
+    assert thresholds <= buckets
+
+
+def test_every_alert_pages_or_opens_a_ticket_about_one_objective(
+    rules: list[dict[str, Any]],
+) -> None:
+    alerts = [rule for rule in rules if "alert" in rule]
+
+    assert len(alerts) == 4
+    for alert in alerts:
+        assert alert["labels"]["severity"] in {"page", "ticket"}
+        assert alert["labels"]["slo"] in {"availability", "latency"}
+        assert alert["annotations"]["summary"]
+        assert alert["annotations"]["description"]
+
+
+# Traces: the services export to the collector, which forwards to Jaeger; Grafana links to them.
+
+
+def test_the_services_send_their_traces_to_the_collector(compose: dict[str, Any]) -> None:
+    collector = yaml.safe_load(COLLECTOR_CONFIG.read_text())
+    services = compose["services"]
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    assert "export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://otel-collector:4318" in makefile
+    for name in _services_serving_metrics(compose):
+        environment = services[name]["environment"]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+        assert set(services[name]["networks"]) & set(services["otel-collector"]["networks"])
+    assert _mounts(services["otel-collector"])["./deploy/otel-collector/config.yaml"] in (
+        services["otel-collector"]["command"][0].removeprefix("--config=")
+    )
+
+
+def test_the_collector_forwards_the_spans_to_jaeger(compose: dict[str, Any]) -> None:
+    collector = yaml.safe_load(COLLECTOR_CONFIG.read_text())
+    services = compose["services"]
+
+    [pipeline] = collector["service"]["pipelines"].values()
+    [exporter] = pipeline["exporters"]
+    assert collector["exporters"][exporter]["endpoint"] == "jaeger:4317"
+    assert (
+        "--set=receivers.otlp.protocols.grpc.endpoint=0.0.0.0:4317" in services["jaeger"]["command"]
+    )
+    assert set(services["otel-collector"]["networks"]) & set(services["jaeger"]["networks"])
+    assert services["jaeger"]["ports"] == ["127.0.0.1:16686:16686"]
+
+
+def test_an_exemplar_opens_its_trace_in_grafana(datasource: dict[str, Any]) -> None:
+    jaeger = _datasource("jaeger")
+
+    assert jaeger["type"] == "jaeger"
+    assert jaeger["url"] == "http://jaeger:16686"
+    assert datasource["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": jaeger["uid"]}
+    ]
+
+
+def test_the_latency_panels_show_exemplars(dashboard: dict[str, Any]) -> None:
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            if "_duration_seconds_bucket" in target["expr"]:
+                assert target.get("exemplar") is True, panel["title"]
+
+
+def test_a_log_lines_trace_id_links_to_its_trace_and_back() -> None:
+    loki, jaeger = _datasource("loki"), _datasource("jaeger")
+    record = logging.makeLogRecord({"msg": "request", "trace_id": "ab" * 16})
+    line = JsonFormatter("orders").format(record)
+
+    [field] = loki["jsonData"]["derivedFields"]
+    assert field["datasourceUid"] == jaeger["uid"]
+    assert re.search(field["matcherRegex"], line).group(1) == "ab" * 16  # type: ignore[union-attr]
+    assert field["url"] == "$${__value.raw}"  # `$$`: a literal `$` once provisioned
+    to_logs = jaeger["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == loki["uid"]
+    assert "$${__trace.traceId}" in to_logs["query"]
+
+
+def test_logs_are_shipped_from_every_container_to_loki(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    alloy = (ROOT / "deploy/alloy/config.alloy").read_text()
+
+    assert (
+        _mounts(services["alloy"])["./deploy/alloy/config.alloy"] == services["alloy"]["command"][1]
+    )
+    assert _mounts(services["alloy"])["/var/run/docker.sock"] == "/var/run/docker.sock"
+    assert all(volume.endswith(":ro") for volume in services["alloy"]["volumes"])
+    assert 'url = "http://loki:3100/loki/api/v1/push"' in alloy
+    assert 'target_label  = "service"' in alloy
+    assert set(services["alloy"]["networks"]) & set(services["loki"]["networks"])
+    assert set(services["grafana"]["networks"]) & set(services["loki"]["networks"])

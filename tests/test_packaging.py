@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).with_name("uv")
+# Loaded only once tracing starts: a service that does not trace pays nothing for them.
+TRACING_ONLY = ["opentelemetry.exporter", "opentelemetry.instrumentation"]
 
 
 # An install from the uv cache takes seconds, a cold one minutes: its own limit comes first.
@@ -18,9 +20,9 @@ UV = Path(sys.executable).with_name("uv")
 @pytest.mark.parametrize(
     ("extra", "package", "absent"),
     [
-        ("gateway", "gateway", ["sqlalchemy", "argon2", "asyncpg"]),
-        ("orders", "order_service", ["argon2"]),
-        ("auth", "auth_service", []),
+        ("gateway", "gateway", ["sqlalchemy", "argon2", "asyncpg", *TRACING_ONLY]),
+        ("orders", "order_service", ["argon2", *TRACING_ONLY]),
+        ("auth", "auth_service", [*TRACING_ONLY]),
     ],
 )
 def test_a_service_needs_only_its_own_extra(

@@ -12,7 +12,7 @@ themselves live beside this module, one module per table, each built once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,6 +27,7 @@ from order_service.store.sql import (
 )
 from shared.database import is_sqlite
 from shared.database_outage import DatabaseUnavailable, is_database_unavailable
+from shared.tracing import Tracing
 
 __all__ = ["Connection", "Store"]
 
@@ -34,9 +35,14 @@ _SELECT_ONE = query(text("SELECT 1"))
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, tracing: Tracing | None = None) -> None:
+        """The store on `engine`; while `tracing` is on, its statements are spans (the
+        engine's own are, on SQLite: `shared.database.create_engine`)."""
         self.engine = engine
         self._runs_sqlalchemy = is_sqlite(engine.url)
+        self._postgres: Callable[[Any], PostgresConnection] = PostgresConnection
+        if tracing is not None:
+            self._postgres = _traced_connections(engine, tracing)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Connection]:
@@ -46,7 +52,7 @@ class Store:
                 yield SQLAlchemyConnection(connection)
                 return
             async with _failing_soundly(connection):
-                yield PostgresConnection(_driver(connection))
+                yield self._postgres(_driver(connection))
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[Connection]:
@@ -59,7 +65,7 @@ class Store:
         async with self.engine.connect() as connection, _failing_soundly(connection):
             driver = _driver(connection)
             async with driver.transaction():
-                yield PostgresConnection(driver)
+                yield self._postgres(driver)
 
     async def __aenter__(self) -> Store:
         return self
@@ -72,6 +78,16 @@ class Store:
         """Readiness: the database answers a trivial query."""
         async with self.reading() as connection:
             await connection.fetchval(_SELECT_ONE)
+
+
+def _traced_connections(
+    engine: AsyncEngine, tracing: Tracing
+) -> Callable[[Any], PostgresConnection]:
+    # Imported here, as the tracing it serves: a store that does not trace never needs it.
+    from order_service.store.statement_spans import StatementSpans, TracedPostgresConnection
+
+    spans = StatementSpans(tracing.tracer(__name__), engine.url)
+    return lambda driver: TracedPostgresConnection(driver, spans)
 
 
 def _driver(connection: AsyncConnection) -> Any:

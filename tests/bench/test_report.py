@@ -20,7 +20,7 @@ def _scenario(rps: float, cpu: float, errors: int = 0) -> dict[str, Any]:
     }
 
 
-def _results(**overrides: dict[str, Any]) -> dict[str, Any]:
+def _results(previous: dict[str, Any] | None = None, **overrides: dict[str, Any]) -> dict[str, Any]:
     scenarios = {
         "orders_direct": _scenario(2000, 500),
         "orders_via_gateway": _scenario(1400, 300),
@@ -30,6 +30,8 @@ def _results(**overrides: dict[str, Any]) -> dict[str, Any]:
         "gateway_only": _scenario(3300, 290),
         "naive_httpx_peer": _scenario(1000, 950),
         "aiohttp_floor_peer": _scenario(6600, 150),
+        "orders_direct_traced": _scenario(1900, 530),
+        "gateway_only_traced": _scenario(3100, 310),
         **overrides,
     }
     results: dict[str, Any] = {
@@ -43,8 +45,19 @@ def _results(**overrides: dict[str, Any]) -> dict[str, Any]:
         },
     }
     results["ratios"] = report.ratios(scenarios)
-    results["targets"] = report.targets(results)
+    results["tracing"] = {
+        "ratio": 0.01,
+        "cost": report.tracing_cost(scenarios),
+        "spans_exported": 120,
+    }
+    results["targets"] = report.targets(results, previous)
     return results
+
+
+PREVIOUS: dict[str, Any] = {
+    "generated_at": "2026-11-25 05:00 UTC",
+    "scenarios": {"gateway_only": _scenario(3300, 295), "orders_direct": _scenario(2000, 505)},
+}
 
 
 def test_ratios_compare_throughput_and_cpu_as_the_issue_defines_them() -> None:
@@ -58,13 +71,31 @@ def test_ratios_compare_throughput_and_cpu_as_the_issue_defines_them() -> None:
 
 
 def test_every_target_is_met_by_numbers_that_meet_it() -> None:
-    assert all(target["met"] for target in _results()["targets"])
+    assert all(target["met"] for target in _results(PREVIOUS)["targets"])
+
+
+def test_what_tracing_costs_is_each_services_cpu_with_it_against_without() -> None:
+    cost = _results()["tracing"]["cost"]
+
+    assert cost["gateway"] == {"off": 290, "on": 310, "increase": pytest.approx(0.069, abs=1e-3)}
+    assert cost["orders"]["increase"] == pytest.approx(0.06)
+
+
+def test_without_an_earlier_run_tracing_off_is_not_judged() -> None:
+    [untraced] = [t for t in _results()["targets"] if t["target"].startswith("tracing off")]
+
+    assert untraced["met"] is None
+    assert untraced["measured"] == "no earlier run"
+    assert "| n/a |" in report.markdown(_results())
 
 
 THROUGHPUT = "gateway throughput ≥ 3× the naive httpx peer"
 CPU = "gateway CPU per request ≤ 2× the aiohttp floor"
 VIA_GATEWAY = "`GET /orders/{id}` via the gateway ≥ 0.6× direct"
 ORDERS = "`POST /orders` ≥ 500/s with zero errors"
+GATEWAY_TRACED = "gateway CPU per request, tracing on (1 in 100 traces sampled)"
+ORDERS_TRACED = "orders CPU per request, tracing on (1 in 100 traces sampled)"
+UNTRACED = "tracing off: CPU per request as in the previous run"
 
 
 @pytest.mark.parametrize(
@@ -75,12 +106,15 @@ ORDERS = "`POST /orders` ≥ 500/s with zero errors"
         ("orders_via_gateway", _scenario(1100, 300), VIA_GATEWAY),
         ("create_order_via_gateway", _scenario(499, 600), ORDERS),
         ("create_order_via_gateway", _scenario(900, 600, errors=1), ORDERS),
+        ("gateway_only_traced", _scenario(3000, 320), GATEWAY_TRACED),
+        ("orders_direct_traced", _scenario(1800, 551), ORDERS_TRACED),
+        ("orders_direct", _scenario(1800, 531), UNTRACED),
     ],
 )
 def test_a_target_missed_is_reported_as_missed(
     scenario: str, measured: dict[str, Any], missed: str
 ) -> None:
-    targets = _results(**{scenario: measured})["targets"]
+    targets = _results(PREVIOUS, **{scenario: measured})["targets"]
 
     assert [target["target"] for target in targets if not target["met"]] == [missed]
 
@@ -90,7 +124,7 @@ def test_memory_over_either_limit_misses_its_target() -> None:
     results["memory_mib"]["orders"] = {"idle": 130.0, "peak": 140.0}
     results["memory_mib"]["auth"] = {"idle": 100.0, "peak": 260.0}
 
-    missed = [target["target"] for target in report.targets(results) if not target["met"]]
+    missed = [target["target"] for target in report.targets(results, PREVIOUS) if not target["met"]]
 
     assert missed == [
         "auth RSS idle < 120 MiB, peak < 250 MiB",

@@ -30,6 +30,8 @@ SCENARIOS = {
     "gateway_only",
     "naive_httpx_peer",
     "aiohttp_floor_peer",
+    "orders_direct_traced",
+    "gateway_only_traced",
 }
 
 
@@ -73,5 +75,7 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
     for service in ("auth", "orders", "gateway"):
         memory = results["memory_mib"][service]
         assert 0 < memory["idle"] <= memory["peak"]
-    assert len(results["targets"]) == 7
+    assert set(results["tracing"]["cost"]) == {"gateway", "orders"}
+    assert results["tracing"]["spans_exported"] >= 0
+    assert len(results["targets"]) == 10
     assert "| scenario | req/s |" in (tmp_path / "latest.md").read_text()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,25 @@ class Stack:
 
     def log_of(self, service: str) -> str:
         return self.logs[service].read_text()
+
+
+def sign_in(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    """The bearer header of a password grant through the gateway."""
+    response = client.post(
+        "/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def new_user(client: httpx.Client) -> dict[str, str]:
+    """A new account, signed in."""
+    email, password = f"{uuid.uuid4().hex[:8]}@example.com", "a long enough password"
+    assert (
+        client.post("/auth/register", json={"email": email, "password": password}).status_code
+        == 201
+    )
+    return sign_in(client, email, password)
 
 
 def _is_ready(url: str) -> bool:
@@ -111,7 +131,9 @@ def running_stack(
     orders_database_url: str,
     settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """The three services as processes, with `settings` (environment variables) on top."""
+    """The three services as processes, each with the environment `make run` gives them (and
+    `settings`, environment variables, on top), on free ports; stopped with SIGTERM, as an
+    orchestrator stops them."""
     ports = {
         "gateway": free_port(),
         "auth": free_port(),

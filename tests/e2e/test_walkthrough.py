@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Stack, new_user, sign_in
 from tests.support.receiver import Receiver
 from tests.support.servers import running_server, wait_until
 
@@ -33,26 +33,9 @@ def client(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
-def _token(client: httpx.Client, email: str, password: str) -> dict[str, str]:
-    response = client.post(
-        "/auth/token", data={"grant_type": "password", "username": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def _user(client: httpx.Client) -> dict[str, str]:
-    email, password = f"{uuid.uuid4().hex[:8]}@example.com", "a long enough password"
-    assert (
-        client.post("/auth/register", json={"email": email, "password": password}).status_code
-        == 201
-    )
-    return _token(client, email, password)
-
-
 def test_register_login_stock_order_and_read_back(client: httpx.Client) -> None:
-    alice, bob = _user(client), _user(client)
-    admin = _token(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    alice, bob = new_user(client), new_user(client)
+    admin = sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
 
     product = client.post(
         "/products",
@@ -118,8 +101,8 @@ def test_refresh_rotate_and_revoke_through_the_gateway(client: httpx.Client) -> 
 
 
 def test_an_orders_life_through_the_gateway(client: httpx.Client) -> None:
-    alice = _user(client)
-    admin = _token(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    alice = new_user(client)
+    admin = sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     sku = f"E2E-{uuid.uuid4().hex[:8]}"
     product = client.post(
         "/products", json={"sku": sku, "name": "Pen", "price": "1.50", "stock": 5}, headers=admin
@@ -167,7 +150,7 @@ def test_a_user_cannot_create_products_through_the_gateway(client: httpx.Client)
     response = client.post(
         "/products",
         json={"sku": "NOPE", "name": "Nope", "price": "1.00", "stock": 1},
-        headers=_user(client),
+        headers=new_user(client),
     )
 
     assert response.status_code == 403
@@ -176,7 +159,7 @@ def test_a_user_cannot_create_products_through_the_gateway(client: httpx.Client)
 def test_the_request_id_reaches_the_order_services_log(stack: Stack, client: httpx.Client) -> None:
     request_id = f"e2e-{uuid.uuid4()}"
 
-    response = client.get("/orders", headers={**_user(client), "X-Request-ID": request_id})
+    response = client.get("/orders", headers={**new_user(client), "X-Request-ID": request_id})
 
     assert response.headers["x-request-id"] == request_id
 
@@ -244,8 +227,8 @@ def test_the_readme_walkthrough_works_as_written(stack: Stack) -> None:
 def test_an_order_placed_paid_and_shipped_through_the_gateway_reaches_a_webhook_in_order(
     client: httpx.Client,
 ) -> None:
-    admin = _token(client, ADMIN_EMAIL, ADMIN_PASSWORD)
-    alice = _user(client)
+    admin = sign_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    alice = new_user(client)
     receiver = Receiver()
     with running_server(receiver.app) as receiver_url:
         created = client.post(

@@ -86,6 +86,8 @@ class EchoUpstream:
             (b"connection", b"x-upstream-private"),
             (b"x-upstream-private", b"secret"),
             (b"x-request-id", b"upstream-made-this-up"),
+            # A trace of the upstream's own, which the client must not be told of.
+            (b"traceresponse", b"00-" + b"f" * 32 + b"-" + b"e" * 16 + b"-01"),
             # As the platform's services send it, but spelled otherwise: the gateway says it once.
             (b"X-Content-Type-Options", b"nosniff"),
         ]

@@ -15,6 +15,7 @@ from shared.metrics import ServiceMetrics
 from shared.problem_types import SKU_TAKEN
 from shared.problems import Problem
 from shared.service import create_service_app, platform_middleware
+from shared.tracing import Tracing, flushed_at_exit
 from tests.support.apps import served
 
 
@@ -25,10 +26,12 @@ class Widget(BaseModel):
 
 def build_frame_app(
     checks: dict[str, Callable[[Any], Awaitable[None]]] | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        yield {}
+        async with flushed_at_exit(tracing):
+            yield {}
 
     metrics = ServiceMetrics()
     app = create_service_app(
@@ -37,7 +40,7 @@ def build_frame_app(
         lifespan=lifespan,
         readiness_checks=checks or {},
         metrics=metrics,
-        middleware=platform_middleware(metrics),
+        middleware=platform_middleware(metrics, tracing),
     )
 
     @app.get("/widgets/{widget_id}")

@@ -54,7 +54,7 @@ def _app() -> FastAPI:
         lifespan=lifespan,
         readiness_checks={},
         metrics=metrics,
-        middleware=platform_middleware(metrics),
+        middleware=platform_middleware(metrics, tracing=None),
     )
 
     @app.get("/things", response_model=ThingPage)
