@@ -65,5 +65,5 @@ def serving_held_passwords(
 ) -> tuple[Passwords, HeldHasher]:
     """`held_passwords`, which the auth service's apps created from now on hash with."""
     passwords, hasher = held_passwords(concurrency)
-    monkeypatch.setattr(Passwords, "from_settings", lambda _: passwords)
+    monkeypatch.setattr(Passwords, "from_settings", lambda *_: passwords)
     return passwords, hasher
