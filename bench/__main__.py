@@ -75,9 +75,8 @@ def _measure(
 
 
 def _measure_all(
-    stack: Stack, args: argparse.Namespace, chosen: Sequence[Scenario]
+    stack: Stack, args: argparse.Namespace, chosen: Sequence[Scenario], postgres: PostgresCpu
 ) -> dict[str, dict[str, Any]]:
-    postgres = PostgresCpu(args.database_url)
     runs: dict[str, list[dict[str, Any]]] = {scenario.name: [] for scenario in chosen}
     for scenario, warm_up in rounds.plan(chosen, args.rounds):
         runs[scenario.name].append(
@@ -93,6 +92,7 @@ def _spans_exported(stack: Stack) -> int:
 
 
 def run(args: argparse.Namespace, previous: dict[str, Any] | None) -> dict[str, Any]:
+    postgres = PostgresCpu(args.database_url)  # refuses a server it could not read, at once
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as run_dir,
         running_stack(args.database_url, Path(run_dir)) as stack,
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, previous: dict[str, Any] | None) -> dict[str, 
             for scenario in scenarios(stack.urls, data)
             if not args.only or scenario.name in args.only
         ]
-        measured = _measure_all(stack, args, chosen)
+        measured = _measure_all(stack, args, chosen, postgres)
         memory = {
             name: {"idle": round(idle[name], 1), "peak": round(peak_rss_mib(process.pid), 1)}
             for name, process in stack.processes.items()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from bench.processes import cpu_seconds
 
+_THIS_MACHINE = {"127.0.0.1", "localhost", "::1"}
 _BACKENDS = (
     "SELECT pid FROM pg_stat_activity"
     " WHERE backend_type = 'client backend' AND client_port = ANY($1::int[])"
@@ -56,6 +57,13 @@ class PostgresCpu:
 
     def __init__(self, admin_url: str) -> None:
         url = make_url(admin_url)
+        # Elsewhere, or through a Unix socket, its backends are not to be found in `/proc`
+        # by client port.
+        if url.host not in _THIS_MACHINE:
+            raise ValueError(
+                f"Postgres's CPU is read on this machine, over TCP: {url.host or 'no host'} will"
+                " not do (give 127.0.0.1)"
+            )
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._port = url.port or 5432
 

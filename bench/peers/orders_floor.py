@@ -3,6 +3,8 @@
 statements as SQLAlchemy compiled them (`order_service.store`), answering the same JSON, and
 knowing its one bearer token from a dict, as the service's verified-token cache would. About
 the least the service's stack can spend on these requests; `tests/bench` keeps it honest.
+It refuses what the service refuses with the same status, but with no body: the benchmark
+sends nothing it would refuse.
 
 Served with `uvicorn --factory bench.peers.orders_floor:app_from_environment`:
 `BENCH_DATABASE_URL` (the order service's database, `postgresql://…`), `BENCH_TOKEN` and

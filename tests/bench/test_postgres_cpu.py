@@ -59,5 +59,13 @@ def test_the_backends_are_those_of_the_process_connections(
     assert postgres.seconds_by_backend(os.getpid()) == {}
 
 
+@pytest.mark.parametrize(
+    "elsewhere", ["postgresql://postgres@db.example.com/postgres", "postgresql:///postgres"]
+)
+def test_a_postgres_elsewhere_or_through_a_unix_socket_is_refused(elsewhere: str) -> None:
+    with pytest.raises(ValueError, match="over TCP"):
+        PostgresCpu(elsewhere)
+
+
 def test_what_was_spent_counts_a_backend_that_came_meanwhile_in_full() -> None:
     assert spent({1: 2.0, 2: 1.0}, {1: 2.5, 2: 1.0, 3: 0.25}) == 0.75
