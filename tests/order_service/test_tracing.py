@@ -68,9 +68,7 @@ async def test_each_round_of_housekeeping_is_a_trace_with_its_statements(
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # milliseconds: read by the SDK
     # The first round runs at start-up.
     async with app_client(create_app(_traced(orders_settings, receiver)), "http://o.test"):
-        await eventually(
-            lambda: bool(receiver.named("delete_expired_records")), "the first round"
-        )
+        await eventually(lambda: bool(receiver.named("delete_expired_records")), "the first round")
 
     [job] = receiver.named("delete_expired_records")
     assert job.is_root
