@@ -4,6 +4,7 @@ counted as the engine commits them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.batched_delete import BATCH_SIZE, batch_delete, delete_in_batches
+from shared.batched_delete import BATCH_SIZE, Deleted, batch_delete, delete_in_batches
 from shared.database import create_engine
+from shared.housekeeping import clean_up
 from shared.settings import DatabaseSettings
 from tests.support.postgres import Databases
 
@@ -180,3 +182,50 @@ async def test_rows_another_transaction_holds_are_skipped_not_waited_for(
 
     assert deleted.rows == 14
     assert await ids_left(engine) == [7]
+
+
+async def test_a_failing_batch_keeps_what_the_batches_before_it_deleted(
+    engine: AsyncEngine,
+) -> None:
+    await add_rows(engine, {id_: NOW - id_ for id_ in range(1, 36)})
+    delete_batch = deleting(engine)
+    batches = 0
+
+    async def fail_at_the_third(limit: int) -> int:
+        nonlocal batches
+        batches += 1
+        if batches == 3:
+            raise RuntimeError("the database went away")
+        deleted: int = await delete_batch(limit)
+        return deleted
+
+    with pytest.raises(RuntimeError):
+        await delete_in_batches(fail_at_the_third, batch_size=10)
+    assert len(await ids_left(engine)) == 15
+
+    # The next round goes on from there.
+    assert (await delete_in_batches(delete_batch, batch_size=10)).batches == (10, 5)
+    assert await ids_left(engine) == []
+
+
+async def test_a_failing_deletion_does_not_keep_the_others_of_a_round_from_running(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.housekeeping")
+    await add_rows(engine, {id_: NOW - id_ for id_ in range(1, 16)})
+
+    async def failing() -> Deleted:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(ExceptionGroup) as raised:
+        await clean_up(
+            {
+                "failing": failing,
+                "expiring_rows": lambda: delete_in_batches(deleting(engine), batch_size=10),
+            }
+        )
+
+    assert [str(error) for error in raised.value.exceptions] == ["the database went away"]
+    assert await ids_left(engine) == []
+    [record] = [record for record in caplog.records if record.msg == "expired_records_deleted"]
+    assert (vars(record)["expiring_rows"], vars(record)["failed"]) == (15, ["failing"])
