@@ -16,6 +16,7 @@ from order_service.store.deliveries import delete_attempts_before
 from order_service.store.events import delete_relayed_events, read_relayed_up_to
 from order_service.store.webhooks import read_endpoints
 from shared.batched_delete import Deleted, delete_in_batches
+from shared.cursors import SequenceCursor
 from shared.database import utc_now
 from shared.housekeeping import clean_up
 
@@ -27,15 +28,17 @@ async def forget_old_events(store: Store, *, before: datetime, batch_size: int) 
         relayed = await read_relayed_up_to(connection)
     if relayed is None:
         return Deleted()
-    relayed_up_to = relayed
+    return await delete_in_batches(_events_batch(store, relayed, before), batch_size=batch_size)
 
+
+def _events_batch(
+    store: Store, relayed: SequenceCursor, before: datetime
+) -> Callable[[int], Awaitable[int]]:
     async def delete_batch(limit: int) -> int:
         async with store.writing() as connection:
-            return await delete_relayed_events(
-                connection, relayed_up_to, before=before, limit=limit
-            )
+            return await delete_relayed_events(connection, relayed, before=before, limit=limit)
 
-    return await delete_in_batches(delete_batch, batch_size=batch_size)
+    return delete_batch
 
 
 async def forget_old_attempts(store: Store, *, before: datetime, batch_size: int) -> Deleted:
