@@ -367,7 +367,7 @@ def _delete_attempts(dialect_name: str) -> Delete:
     )
 
 
-_DELETE_ATTEMPTS = {
+DELETE_ATTEMPTS = {
     "postgresql": query(_delete_attempts("postgresql")),
     "sqlite": sqlite_query(_delete_attempts("sqlite")),
 }
@@ -379,6 +379,6 @@ async def delete_attempts_before(
     """Delete up to `limit` of the endpoint's attempts made before `before`, oldest first;
     how many."""
     return await connection.execute(
-        _DELETE_ATTEMPTS[connection.dialect_name],
+        DELETE_ATTEMPTS[connection.dialect_name],
         {"attempts_endpoint_id": endpoint_id, "cutoff": before, BATCH_SIZE: limit},
     )

@@ -332,7 +332,7 @@ def _delete_relayed(dialect_name: str) -> Delete:
     )
 
 
-_DELETE_RELAYED = {
+DELETE_RELAYED = {
     "postgresql": query(_delete_relayed("postgresql")),
     "sqlite": sqlite_query(_delete_relayed("sqlite")),
 }
@@ -350,7 +350,7 @@ async def delete_relayed_events(
     starts later.
     """
     return await connection.execute(
-        _DELETE_RELAYED[connection.dialect_name],
+        DELETE_RELAYED[connection.dialect_name],
         {
             "relayed_major": relayed.major,
             "relayed_minor": relayed.minor,

@@ -95,7 +95,7 @@ def _delete_expired(dialect_name: str) -> Delete:
     )
 
 
-_DELETE_EXPIRED: dict[str, Query] = {
+DELETE_EXPIRED: dict[str, Query] = {
     "postgresql": query(_delete_expired("postgresql")),
     "sqlite": sqlite_query(_delete_expired("sqlite")),
 }
@@ -156,5 +156,5 @@ async def store_response(
 async def delete_expired_keys(connection: Connection, *, now: datetime, limit: int) -> int:
     """Delete up to `limit` keys expired by `now`, the earliest first; how many."""
     return await connection.execute(
-        _DELETE_EXPIRED[connection.dialect_name], {"now": now, BATCH_SIZE: limit}
+        DELETE_EXPIRED[connection.dialect_name], {"now": now, BATCH_SIZE: limit}
     )

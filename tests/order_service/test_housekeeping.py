@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, make_url, select, update
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
@@ -34,9 +35,12 @@ from order_service.records import (
 )
 from order_service.relay.queue import fan_out
 from order_service.store import Store
-from order_service.store.deliveries import DELIVERED, PENDING, insert_attempt
-from order_service.store.events import insert_events, read_feed
+from order_service.store.deliveries import DELETE_ATTEMPTS, DELIVERED, PENDING, insert_attempt
+from order_service.store.events import DELETE_RELAYED, insert_events, read_feed
+from order_service.store.idempotency_keys import DELETE_EXPIRED
+from order_service.store.sql import Query
 from order_service.store.webhooks import insert_endpoint
+from shared.batched_delete import BATCH_SIZE
 from shared.database import create_engine
 from tests.order_service.conftest import FEED_DEADLINE_SECONDS, Catalogue
 from tests.support.apps import app_client
@@ -138,13 +142,25 @@ async def relay_passes(store: Store, count: int) -> None:
             await asyncio.sleep(0.05)
 
 
-async def event_ids(store: Store, *, after: str | None = None) -> list[uuid.UUID]:
-    """The events of the whole feed (after the cursor `after`), in its order."""
-    async with store.reading() as connection:
-        page = await read_feed(
-            connection, kinds=None, user_id=None, after=after, limit=1000, scope=FEED_SCOPE
-        )
-    return [event.id for event in page.items]
+async def stored_events(database_url: str) -> list[uuid.UUID]:
+    """The events in the table, in the feed's order."""
+    async with session_on(database_url) as session:
+        ids = await session.scalars(select(Event.id).order_by(Event.xid_horizon, Event.position))
+        return list(ids.all())
+
+
+async def feed_after(store: Store, after: str | None, count: int) -> list[uuid.UUID]:
+    """The feed after the cursor `after`, once it shows `count` events (on Postgres an event
+    shows once every transaction that could precede it has ended)."""
+    async with asyncio.timeout(FEED_DEADLINE_SECONDS):
+        while True:
+            async with store.reading() as connection:
+                page = await read_feed(
+                    connection, kinds=None, user_id=None, after=after, limit=1000, scope=FEED_SCOPE
+                )
+            if len(page.items) >= count:
+                return [event.id for event in page.items]
+            await asyncio.sleep(0.05)
 
 
 async def test_old_events_leave_the_feed_once_relayed_and_never_while_a_delivery_is_pending(
@@ -175,14 +191,16 @@ async def test_old_events_leave_the_feed_once_relayed_and_never_while_a_delivery
         first_page = await read_feed(
             connection, kinds=None, user_id=None, after=None, limit=3, scope=FEED_SCOPE
         )
+    assert [event.id for event in first_page.items] == [event.id for event in old[:3]]
 
     deleted = await forget_old_events(store, before=NOW - RETENTION, batch_size=10)
 
     assert deleted.batches == (10, 10, 10, 4)
     kept = [old[20].id, *(event.id for event in recent), *(event.id for event in not_relayed)]
+    assert await stored_events(orders_database_url) == kept
     # A feed read from the start starts later; a cursor taken before goes on from there.
-    assert await event_ids(store) == kept
-    assert await event_ids(store, after=first_page.next_cursor) == kept
+    assert await feed_after(store, None, len(kept)) == kept
+    assert await feed_after(store, first_page.next_cursor, len(kept)) == kept
     async with session_on(orders_database_url) as session:
         deliveries = (await session.scalars(select(WebhookDelivery.state))).all()
     assert sorted(deliveries) == [PENDING, PENDING, PENDING, PENDING]
@@ -198,7 +216,7 @@ async def test_without_a_relay_cursor_no_event_is_deleted(
     deleted = await forget_old_events(store, before=NOW - RETENTION, batch_size=10)
 
     assert deleted.rows == 0
-    assert len(await event_ids(store)) == 3
+    assert len(await stored_events(orders_database_url)) == 3
 
 
 def an_attempt(at: datetime) -> AttemptRecord:
@@ -266,7 +284,7 @@ async def test_the_service_cleans_up_on_its_own_and_logs_what_it_deleted(
         return (
             not await rows_in(orders_database_url, WebhookAttempt)
             and not await keys_left(orders_database_url)
-            and old_events[-1].id not in await event_ids(store)
+            and old_events[-1].id not in await stored_events(orders_database_url)
         )
 
     # The first round runs as the service starts.
@@ -277,10 +295,62 @@ async def test_the_service_cleans_up_on_its_own_and_logs_what_it_deleted(
                 await asyncio.sleep(0.05)
         assert (await client.get("/health/ready")).status_code == 200
 
-    assert not {event.id for event in old_events} & set(await event_ids(store))
+    assert not {event.id for event in old_events} & set(await stored_events(orders_database_url))
     rounds = [record for record in caplog.records if record.msg == "expired_records_deleted"]
     deleted = {
         table: sum(getattr(record, table) for record in rounds)
         for table in ("idempotency_keys", "events", "webhook_attempts")
     }
     assert deleted == {"idempotency_keys": 25, "events": 25, "webhook_attempts": 25}
+
+
+async def explain(database_url: str, statement: Query, params: dict[str, Any]) -> str:
+    """Postgres's plan for the statement as the store runs it, with the alternatives to an
+    ordered index scan priced out of reach: a Sort or a Seq Scan left in the plan means that
+    no index serves the batch's choice of rows."""
+    url = make_url(database_url).set(drivername="postgresql")
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        async with connection.transaction():
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                await connection.execute(f"SET LOCAL {setting} = off")
+            rows = await connection.fetch(f"EXPLAIN {statement.sql}", *statement.args(params))
+    finally:
+        await connection.close()
+    return "\n".join(row[0] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("statement", "params", "indexes"),
+    [
+        (
+            DELETE_EXPIRED["postgresql"],
+            {"now": NOW, BATCH_SIZE: 10},
+            ["ix_idempotency_keys_expires_at"],
+        ),
+        (
+            DELETE_RELAYED["postgresql"],
+            {"relayed_major": 1, "relayed_minor": 1, "cutoff": NOW, BATCH_SIZE: 10},
+            # How it checks for pending deliveries depends on how many there are.
+            ["ix_events_xid_horizon_position"],
+        ),
+        (
+            DELETE_ATTEMPTS["postgresql"],
+            {"attempts_endpoint_id": uuid.uuid4(), "cutoff": NOW, BATCH_SIZE: 10},
+            ["ix_webhook_attempts_endpoint_id_at_id"],
+        ),
+    ],
+    ids=["idempotency-keys", "events", "webhook-attempts"],
+)
+async def test_each_batch_chooses_its_rows_from_an_index_in_order(
+    postgres_orders_database_url: str,
+    statement: Query,
+    params: dict[str, Any],
+    indexes: list[str],
+) -> None:
+    plan = await explain(postgres_orders_database_url, statement, params)
+
+    for index in indexes:
+        assert f"Index Scan using {index} " in plan, plan
+    assert "Sort" not in plan, plan
+    assert "Seq Scan" not in plan, plan
