@@ -92,7 +92,9 @@ def create_app(
             await _bootstrap_admin(sessionmaker, passwords, settings)
             async with running_periodically(
                 lambda: delete_expired_records(
-                    sessionmaker, [login_throttle.counters, registration_throttle.counters]
+                    sessionmaker,
+                    [login_throttle.counters, registration_throttle.counters],
+                    batch_size=settings.housekeeping_batch_size,
                 ),
                 name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,

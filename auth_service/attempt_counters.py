@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import case, delete, literal
+from sqlalchemy import case, inspect, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import AttemptCounter
+from shared.batched_delete import BATCH_SIZE, batch_delete
 from shared.database import UTCDateTime
 
 
@@ -59,6 +60,10 @@ class AttemptCounters:
     table: type[AttemptCounter]
     window: timedelta
 
+    @property
+    def table_name(self) -> str:
+        return str(inspect(self.table).local_table.description)
+
     async def spend(self, session: AsyncSession, key: str, budget: int, *, now: datetime) -> None:
         """Count one attempt against `key`; raise `Throttled` when it is over `budget`.
 
@@ -70,15 +75,16 @@ class AttemptCounters:
             reopens_at = window_started_at + self.window
             raise Throttled(max(1, math.ceil((reopens_at - now).total_seconds())))
 
-    async def delete_expired(self, session: AsyncSession, *, now: datetime) -> int:
-        """Forget counters whose window is over; how many."""
+    async def delete_expired(self, session: AsyncSession, *, now: datetime, limit: int) -> int:
+        """Forget up to `limit` counters whose window is over, the oldest first; how many."""
+        statement = batch_delete(
+            inspect(self.table).local_table,
+            self.table.window_started_at <= now - self.window,
+            order_by=[self.table.window_started_at],
+            dialect_name=session.get_bind().dialect.name,
+        )
         deleted = cast(
-            CursorResult[tuple[()]],
-            await session.execute(
-                delete(self.table)
-                .where(self.table.window_started_at <= now - self.window)
-                .execution_options(synchronize_session=False)
-            ),
+            CursorResult[tuple[()]], await session.execute(statement, {BATCH_SIZE: limit})
         )
         return deleted.rowcount
 

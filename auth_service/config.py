@@ -114,6 +114,13 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
         gt=0,
         description="Expired refresh tokens and attempt counters are deleted this often.",
     )
+    housekeeping_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Rows each clean-up deletes per transaction: a clean-up with more to do"
+        " goes on in further transactions, each short.",
+    )
 
     admin_email: str | None = Field(
         default=None,

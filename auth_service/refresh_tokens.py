@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.config import AuthSettings
 from auth_service.models import RefreshToken, RefreshTokenFamily, User
+from shared.batched_delete import BATCH_SIZE, batch_delete
 
 # 256 bits from the OS's CSPRNG, URL-safe: unguessable, so a fast hash is enough to store it.
 _TOKEN_BYTES = 32
@@ -185,19 +186,23 @@ async def revoke(session: AsyncSession, presented: str, *, now: datetime) -> uui
     return family_id
 
 
-async def delete_expired(session: AsyncSession, *, now: datetime) -> int:
-    """Forget tokens past their expiry (and so past any use), and families left empty."""
-    deleted = cast(
-        CursorResult[tuple[()]],
+async def delete_expired(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """Forget up to `limit` tokens past their expiry (and so past any use), the earliest
+    first, and the families they leave empty; how many tokens."""
+    statement = batch_delete(
+        RefreshToken.__table__,
+        RefreshToken.expires_at <= now,
+        order_by=[RefreshToken.expires_at],
+        dialect_name=session.get_bind().dialect.name,
+    ).returning(RefreshToken.family_id)
+    families = (await session.execute(statement, {BATCH_SIZE: limit})).scalars().all()
+    if families:
         await session.execute(
-            delete(RefreshToken)
-            .where(RefreshToken.expires_at <= now)
+            delete(RefreshTokenFamily)
+            .where(
+                RefreshTokenFamily.id.in_(set(families)),
+                ~exists().where(RefreshToken.family_id == RefreshTokenFamily.id),
+            )
             .execution_options(synchronize_session=False)
-        ),
-    )
-    await session.execute(
-        delete(RefreshTokenFamily)
-        .where(~exists().where(RefreshToken.family_id == RefreshTokenFamily.id))
-        .execution_options(synchronize_session=False)
-    )
-    return deleted.rowcount
+        )
+    return len(families)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from order_service.api import install_api
 from order_service.config import OrdersSettings
-from order_service.idempotency import forget_expired_keys
+from order_service.housekeeping import delete_expired_records
 from order_service.metrics import OrderMetrics
 from order_service.state import OrdersState
 from order_service.store import Store
@@ -45,8 +45,8 @@ def create_app(
             # The service verifies every bearer token itself: it trusts no network.
             remote_token_verifier(settings, tracing) as (verifier, jwks),
             running_periodically(
-                lambda: forget_expired_keys(store),
-                name="delete_expired_idempotency_keys",
+                lambda: delete_expired_records(store, settings),
+                name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,
                 tracing=tracing,
             ),

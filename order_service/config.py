@@ -23,7 +23,28 @@ class OrdersSettings(ServiceSettings, DatabaseSettings, TokenVerificationSetting
         default=86_400, ge=86_400, description="How long an `Idempotency-Key` is remembered."
     )
     housekeeping_interval_seconds: float = Field(
-        default=3600, gt=0, description="Expired idempotency keys are deleted this often."
+        default=3600,
+        gt=0,
+        description="Expired idempotency keys, and events and webhook attempts past their"
+        " retention, are deleted this often.",
+    )
+    housekeeping_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Rows each clean-up deletes per transaction: a clean-up with more to do"
+        " goes on in further transactions, each short.",
+    )
+    event_retention_seconds: int = Field(
+        default=2_592_000,
+        ge=3600,
+        description="Events older than this leave the feed (`GET /events`), oldest first;"
+        " never before the webhook relay has passed them and finished their deliveries.",
+    )
+    webhook_attempt_retention_seconds: int = Field(
+        default=2_592_000,
+        ge=3600,
+        description="Webhook delivery attempts older than this are deleted.",
     )
 
     webhook_allow_private_addresses: bool = Field(

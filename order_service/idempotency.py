@@ -26,6 +26,7 @@ from order_service.store.idempotency_keys import (
     read_key,
     store_response,
 )
+from shared.batched_delete import Deleted, delete_in_batches
 from shared.database import utc_now
 
 
@@ -77,7 +78,12 @@ async def place_order_once(
     raise RuntimeError(f"idempotency key {key!r} could not be claimed or read")
 
 
-async def forget_expired_keys(store: Store) -> None:
-    """Forget keys past their time (a periodic job)."""
-    async with store.writing() as connection:
-        await delete_expired_keys(connection, now=utc_now())
+async def forget_expired_keys(store: Store, *, batch_size: int) -> Deleted:
+    """Forget keys past their time, a batch per transaction (a periodic job's task)."""
+    now = utc_now()
+
+    async def delete_batch(limit: int) -> int:
+        async with store.writing() as connection:
+            return await delete_expired_keys(connection, now=now, limit=limit)
+
+    return await delete_in_batches(delete_batch, batch_size=batch_size)

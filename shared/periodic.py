@@ -15,7 +15,7 @@ from shared.tracing import Tracing
 logger = logging.getLogger(__name__)
 
 
-async def _run_once(job: Callable[[], Awaitable[None]], name: str) -> None:
+async def _run_once(job: Callable[[], Awaitable[object]], name: str) -> None:
     try:
         await job()
     except Exception:
@@ -23,7 +23,7 @@ async def _run_once(job: Callable[[], Awaitable[None]], name: str) -> None:
         logger.exception("periodic_job_failed", extra={"job": name})
 
 
-async def _run_traced(job: Callable[[], Awaitable[None]], name: str, tracer: Tracer) -> None:
+async def _run_traced(job: Callable[[], Awaitable[object]], name: str, tracer: Tracer) -> None:
     # Each round is a trace of its own (the task runs outside any request), its statements
     # the round's spans.
     with tracer.start_as_current_span(name, attributes={"job.name": name}) as span:
@@ -36,7 +36,7 @@ async def _run_traced(job: Callable[[], Awaitable[None]], name: str, tracer: Tra
 
 
 async def _repeat(
-    job: Callable[[], Awaitable[None]], name: str, interval_seconds: float, tracer: Tracer | None
+    job: Callable[[], Awaitable[object]], name: str, interval_seconds: float, tracer: Tracer | None
 ) -> None:
     while True:
         if tracer is None:
@@ -48,7 +48,7 @@ async def _repeat(
 
 @asynccontextmanager
 async def running_periodically(
-    job: Callable[[], Awaitable[None]],
+    job: Callable[[], Awaitable[object]],
     *,
     name: str,
     interval_seconds: float,

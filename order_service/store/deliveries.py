@@ -11,9 +11,11 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Delete,
     Integer,
     String,
     Uuid,
+    and_,
     bindparam,
     exists,
     func,
@@ -32,7 +34,8 @@ from order_service.models import (
     WebhookEndpoint,
 )
 from order_service.records import AttemptRecord, EventType
-from order_service.store.sql import Connection, RowsInsert, one_off, query
+from order_service.store.sql import Connection, RowsInsert, one_off, query, sqlite_query
+from shared.batched_delete import BATCH_SIZE, batch_delete
 from shared.cursors import SequenceCursor
 from shared.database import UTCDateTime
 
@@ -349,3 +352,33 @@ async def retry_delivery_at(connection: Connection, delivery: LeasedDelivery, at
 async def give_up_pending(connection: Connection, endpoint_id: uuid.UUID, *, now: datetime) -> None:
     """Give up every delivery still pending for the endpoint (it was disabled)."""
     await connection.execute(_GIVE_UP_PENDING, {"disabled_endpoint_id": endpoint_id, "at": now})
+
+
+def _delete_attempts(dialect_name: str) -> Delete:
+    """An endpoint's attempts made before `cutoff`, oldest first (its index's order)."""
+    return batch_delete(
+        WebhookAttempt.__table__,
+        and_(
+            WebhookAttempt.endpoint_id == bindparam("attempts_endpoint_id", type_=Uuid),
+            WebhookAttempt.at < bindparam("cutoff", type_=UTCDateTime),
+        ),
+        order_by=[WebhookAttempt.at],
+        dialect_name=dialect_name,
+    )
+
+
+DELETE_ATTEMPTS = {
+    "postgresql": query(_delete_attempts("postgresql")),
+    "sqlite": sqlite_query(_delete_attempts("sqlite")),
+}
+
+
+async def delete_attempts_before(
+    connection: Connection, endpoint_id: uuid.UUID, *, before: datetime, limit: int
+) -> int:
+    """Delete up to `limit` of the endpoint's attempts made before `before`, oldest first;
+    how many."""
+    return await connection.execute(
+        DELETE_ATTEMPTS[connection.dialect_name],
+        {"attempts_endpoint_id": endpoint_id, "cutoff": before, BATCH_SIZE: limit},
+    )

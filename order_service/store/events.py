@@ -35,14 +35,17 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Delete,
     Integer,
     Select,
     String,
     Text,
     Uuid,
+    and_,
     any_,
     bindparam,
     cast,
+    exists,
     func,
     select,
     true,
@@ -52,10 +55,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 
-from order_service.models import Event
+from order_service.models import Event, RelayCursor, WebhookDelivery
 from order_service.records import AggregateType, EventRecord, EventType
+from order_service.store.deliveries import PENDING
 from order_service.store.sql import Connection, Query, Row, RowsInsert, query, sqlite_query
+from shared.batched_delete import BATCH_SIZE, batch_delete
 from shared.cursors import SequenceCursor
+from shared.database import UTCDateTime
 from shared.pagination import Page
 
 _EVENT_ROW = (
@@ -292,3 +298,63 @@ async def read_events_at(
         _EVENTS_AT[connection.dialect_name], {"positions": list(positions)}
     )
     return {row["position"]: _event_of(row) for row in rows}
+
+
+_RELAYED_UP_TO = query(
+    select(RelayCursor.xid_horizon, RelayCursor.position)
+    .order_by(RelayCursor.xid_horizon, RelayCursor.position)
+    .limit(1)
+)
+
+
+async def read_relayed_up_to(connection: Connection) -> SequenceCursor | None:
+    """How far in the feed every relay has made its deliveries (the one furthest behind);
+    None when there is no relay's cursor to go by."""
+    row = await connection.fetchrow(_RELAYED_UP_TO)
+    return SequenceCursor(row["xid_horizon"], row["position"]) if row is not None else None
+
+
+def _delete_relayed(dialect_name: str) -> Delete:
+    """The oldest events in feed order that the relay has passed and has no delivery still
+    pending for, up to the batch's size; of those, the ones that occurred before `cutoff`."""
+    relayed = tuple_(*_ORDER) <= tuple_(
+        bindparam("relayed_major", type_=BigInteger), bindparam("relayed_minor", type_=BigInteger)
+    )
+    pending = exists().where(
+        WebhookDelivery.event_position == Event.position, WebhookDelivery.state == PENDING
+    )
+    return batch_delete(
+        Event.__table__,
+        and_(relayed, ~pending),
+        order_by=_ORDER,
+        dialect_name=dialect_name,
+        only=Event.occurred_at < bindparam("cutoff", type_=UTCDateTime),
+    )
+
+
+DELETE_RELAYED = {
+    "postgresql": query(_delete_relayed("postgresql")),
+    "sqlite": sqlite_query(_delete_relayed("sqlite")),
+}
+
+
+async def delete_relayed_events(
+    connection: Connection, relayed: SequenceCursor, *, before: datetime, limit: int
+) -> int:
+    """Delete the oldest events, in feed order, that occurred before `before`: at most
+    `limit`, of those the relay had passed at `relayed` and has no delivery pending for (their
+    finished deliveries go with them); how many.
+
+    Fewer than `limit` means the oldest events left are not due yet. The feed only ever
+    loses its oldest events: a reader's cursor still holds, and a feed read from the start
+    starts later.
+    """
+    return await connection.execute(
+        DELETE_RELAYED[connection.dialect_name],
+        {
+            "relayed_major": relayed.major,
+            "relayed_minor": relayed.minor,
+            "cutoff": before,
+            BATCH_SIZE: limit,
+        },
+    )

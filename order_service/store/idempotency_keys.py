@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, Uuid, bindparam, delete, select, update
+from sqlalchemy import Delete, Integer, String, Text, Uuid, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from order_service.models import IdempotencyKey
 from order_service.store.sql import Connection, Query, query, sqlite_query
+from shared.batched_delete import BATCH_SIZE, batch_delete
 from shared.database import UTCDateTime
 
 
@@ -83,7 +84,21 @@ STORE_RESPONSE = query(
         response_body=bindparam("body", type_=Text),
     )
 )
-_DELETE_EXPIRED = query(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= _NOW))
+
+
+def _delete_expired(dialect_name: str) -> Delete:
+    return batch_delete(
+        IdempotencyKey.__table__,
+        IdempotencyKey.expires_at <= _NOW,
+        order_by=[IdempotencyKey.expires_at],
+        dialect_name=dialect_name,
+    )
+
+
+DELETE_EXPIRED: dict[str, Query] = {
+    "postgresql": query(_delete_expired("postgresql")),
+    "sqlite": sqlite_query(_delete_expired("sqlite")),
+}
 
 
 async def claim_key(
@@ -138,5 +153,8 @@ async def store_response(
     )
 
 
-async def delete_expired_keys(connection: Connection, *, now: datetime) -> None:
-    await connection.execute(_DELETE_EXPIRED, {"now": now})
+async def delete_expired_keys(connection: Connection, *, now: datetime, limit: int) -> int:
+    """Delete up to `limit` keys expired by `now`, the earliest first; how many."""
+    return await connection.execute(
+        DELETE_EXPIRED[connection.dialect_name], {"now": now, BATCH_SIZE: limit}
+    )

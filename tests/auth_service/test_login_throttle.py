@@ -189,7 +189,9 @@ async def test_housekeeping_forgets_counters_whose_window_is_over(
     async with session_on(auth_database_url) as session:
         sessionmaker = async_sessionmaker(session.bind, expire_on_commit=False)
         await delete_expired_records(
-            sessionmaker, [LoginThrottle.from_settings(throttled_settings).counters]
+            sessionmaker,
+            [LoginThrottle.from_settings(throttled_settings).counters],
+            batch_size=throttled_settings.housekeeping_batch_size,
         )
 
         # The address counted both failures, so only its counter is still in its window.

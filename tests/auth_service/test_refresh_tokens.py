@@ -244,7 +244,9 @@ async def test_housekeeping_deletes_expired_tokens_and_their_empty_families_only
 
     async with session_on(auth_database_url) as session:
         sessionmaker = async_sessionmaker(session.bind, expire_on_commit=False)
-        await delete_expired_records(sessionmaker, [])
+        await delete_expired_records(
+            sessionmaker, [], batch_size=auth_settings.housekeeping_batch_size
+        )
 
         [kept] = (await session.scalars(select(RefreshToken))).all()
         assert kept.token_hash == hash_refresh_token(valid)

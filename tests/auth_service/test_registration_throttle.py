@@ -184,7 +184,9 @@ async def test_housekeeping_forgets_counters_whose_window_is_over(
     async with session_on(auth_database_url) as session:
         sessionmaker = async_sessionmaker(session.bind, expire_on_commit=False)
         throttle = RegistrationThrottle.from_settings(throttled_settings)
-        await delete_expired_records(sessionmaker, [throttle.counters])
+        await delete_expired_records(
+            sessionmaker, [throttle.counters], batch_size=throttled_settings.housekeeping_batch_size
+        )
 
         assert (await session.scalars(select(RegistrationAttempts))).all() == []
 

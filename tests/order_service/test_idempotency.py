@@ -219,7 +219,7 @@ async def test_keys_are_kept_24_hours_then_deleted(
         )
 
     async with Store(create_engine(OrdersSettings(database_url=orders_database_url))) as store:
-        await forget_expired_keys(store)
+        await forget_expired_keys(store, batch_size=10)
 
     async with session_on(orders_database_url) as session:
         assert (await session.scalars(select(IdempotencyKey.key))).all() == ["kept"]

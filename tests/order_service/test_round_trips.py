@@ -13,7 +13,7 @@ import pytest
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
-from order_service.idempotency import forget_expired_keys
+from order_service.housekeeping import delete_expired_records
 from order_service.records import AggregateType, EventRecord, EventType
 from order_service.store import Store
 from order_service.store.events import insert_events
@@ -50,11 +50,11 @@ async def client(
     # own: on a busy machine it could still be talking to Postgres while a test counts.
     cleaned_up = asyncio.Event()
 
-    async def forget_expired_keys_and_tell(store: Store) -> None:
-        await forget_expired_keys(store)
+    async def clean_up_and_tell(store: Store, settings: OrdersSettings) -> None:
+        await delete_expired_records(store, settings)
         cleaned_up.set()
 
-    monkeypatch.setattr("order_service.app.forget_expired_keys", forget_expired_keys_and_tell)
+    monkeypatch.setattr("order_service.app.delete_expired_records", clean_up_and_tell)
     async with app_client(create_app(settings), "http://orders.test") as client:
         async with asyncio.timeout(30):
             await cleaned_up.wait()

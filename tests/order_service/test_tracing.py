@@ -68,11 +68,9 @@ async def test_each_round_of_housekeeping_is_a_trace_with_its_statements(
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # milliseconds: read by the SDK
     # The first round runs at start-up.
     async with app_client(create_app(_traced(orders_settings, receiver)), "http://o.test"):
-        await eventually(
-            lambda: bool(receiver.named("delete_expired_idempotency_keys")), "the first round"
-        )
+        await eventually(lambda: bool(receiver.named("delete_expired_records")), "the first round")
 
-    [job] = receiver.named("delete_expired_idempotency_keys")
+    [job] = receiver.named("delete_expired_records")
     assert job.is_root
     statements = [span for span in receiver.trace(job.trace_id) if span is not job]
     assert "DELETE" in {span.name.split()[0] for span in statements}
@@ -88,4 +86,4 @@ async def test_readiness_checks_are_not_traced(
 
     # Only the housekeeping round that started with the service (if it got to run at all).
     traced = {span.name for span in receiver.spans if span.is_root}
-    assert traced <= {"delete_expired_idempotency_keys"}
+    assert traced <= {"delete_expired_records"}
