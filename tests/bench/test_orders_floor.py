@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from bench.peers import orders_floor
 from order_service.app import create_app
 from order_service.config import OrdersSettings
-from order_service.idempotency import forget_expired_keys
+from order_service.housekeeping import delete_expired_records
 from order_service.store import Store
 from tests.shared.round_trips import RoundTripCounter
 from tests.support.apps import app_client
@@ -77,15 +77,15 @@ async def service(
             jwt_issuer=ISSUER,
             jwt_audience=AUDIENCE,
         )
-        # The service's first clean-up of expired keys runs beside the first requests: it is
-        # waited for, so that it is not counted as theirs.
+        # The service's first clean-up runs beside the first requests: it is waited for, so
+        # that its round trips are not counted as theirs.
         cleaned_up = asyncio.Event()
 
-        async def forget_expired_keys_and_tell(store: Store) -> None:
-            await forget_expired_keys(store)
+        async def clean_up_and_tell(store: Store, settings: OrdersSettings) -> None:
+            await delete_expired_records(store, settings)
             cleaned_up.set()
 
-        monkeypatch.setattr("order_service.app.forget_expired_keys", forget_expired_keys_and_tell)
+        monkeypatch.setattr("order_service.app.delete_expired_records", clean_up_and_tell)
         async with app_client(create_app(settings), "http://orders.test") as client:
             async with asyncio.timeout(30):
                 await cleaned_up.wait()
