@@ -1,5 +1,6 @@
-"""`python -m bench`: start the stack and its peers, seed, measure every scenario in turn, and
-write `results/latest.json` and `results/latest.md` (and the README's table, if asked)."""
+"""`python -m bench`: start the stack and its peers, seed, measure every scenario in turn (and
+the order service beside its floor in several rounds, alternating), and write
+`results/latest.json` and `results/latest.md` (and the README's table, if asked)."""
 
 from __future__ import annotations
 
@@ -9,33 +10,46 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import report
+from bench import report, rounds
+from bench.postgres_cpu import PostgresCpu, spent
 from bench.processes import cpu_seconds, peak_rss_mib, rss_mib
 from bench.profile import profiling
 from bench.scenarios import Scenario, scenarios
 from bench.seed import seed
-from bench.stack import Stack, running_stack
+from bench.stack import Stack, running_stack, start_orders_floor
 from bench.wrk import run_wrk
 from shared.settings import DEFAULT_TRACE_RATIO
 
 _HERE = Path(__file__).parent
 
 
-def _measure(scenario: Scenario, stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    """A warm-up run, then the measured one, with the server's CPU time read around it."""
-    if args.warmup > 0:
+def _measure(
+    scenario: Scenario,
+    stack: Stack,
+    args: argparse.Namespace,
+    *,
+    postgres: PostgresCpu,
+    warm_up: bool = True,
+) -> dict[str, Any]:
+    """A warm-up run, then the measured one, with the server's CPU time read around it (and
+    its database's, for a scenario that names its client)."""
+    if warm_up and args.warmup > 0:
         run_wrk(scenario.load, seconds=args.warmup, connections=args.connections)
     pid = stack.processes[scenario.server].pid
+    client = stack.processes[scenario.database_client] if scenario.database_client else None
+    backends_before = postgres.seconds_by_backend(client.pid) if client else {}
     cpu_before = cpu_seconds(pid)
     profile = args.results_dir / f"profile-{scenario.name}.txt" if args.profile else None
     with profiling(pid, profile):
         measured = run_wrk(scenario.load, seconds=args.seconds, connections=args.connections)
     cpu = cpu_seconds(pid) - cpu_before
+    requests = max(measured.requests, 1)
     result: dict[str, Any] = {
         "title": scenario.title,
         "rps": round(measured.rps, 1),
@@ -44,15 +58,31 @@ def _measure(scenario: Scenario, stack: Stack, args: argparse.Namespace) -> dict
         "p99_ms": round(measured.p99_ms, 3),
         "errors": measured.errors,
         "requests": measured.requests,
-        "cpu_us_per_request": round(cpu / max(measured.requests, 1) * 1e6, 1),
+        "cpu_us_per_request": round(cpu / requests * 1e6, 1),
     }
+    shown = ""
+    if client is not None:
+        database_cpu = spent(backends_before, postgres.seconds_by_backend(client.pid))
+        result["postgres_cpu_us_per_request"] = round(database_cpu / requests * 1e6, 1)
+        shown = f", Postgres {result['postgres_cpu_us_per_request']:4.0f} µs"
     print(
-        f"{scenario.name:26} {measured.rps:8.0f} req/s  p50 {measured.p50_ms:6.2f} ms  "
+        f"{scenario.name:34} {measured.rps:8.0f} req/s  p50 {measured.p50_ms:6.2f} ms  "
         f"p99 {measured.p99_ms:6.2f} ms  errors {measured.errors}  "
-        f"{result['cpu_us_per_request']:6.0f} µs CPU/request ({scenario.server})",
+        f"{result['cpu_us_per_request']:6.0f} µs CPU/request ({scenario.server}){shown}",
         flush=True,
     )
     return result
+
+
+def _measure_all(
+    stack: Stack, args: argparse.Namespace, chosen: Sequence[Scenario], postgres: PostgresCpu
+) -> dict[str, dict[str, Any]]:
+    runs: dict[str, list[dict[str, Any]]] = {scenario.name: [] for scenario in chosen}
+    for scenario, warm_up in rounds.plan(chosen, args.rounds):
+        runs[scenario.name].append(
+            _measure(scenario, stack, args, postgres=postgres, warm_up=warm_up)
+        )
+    return {name: rounds.median(measured) for name, measured in runs.items()}
 
 
 def _spans_exported(stack: Stack) -> int:
@@ -62,17 +92,20 @@ def _spans_exported(stack: Stack) -> int:
 
 
 def run(args: argparse.Namespace, previous: dict[str, Any] | None) -> dict[str, Any]:
+    postgres = PostgresCpu(args.database_url)  # refuses a server it could not read, at once
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as run_dir,
         running_stack(args.database_url, Path(run_dir)) as stack,
     ):
         data = seed(stack.urls["gateway"])
+        start_orders_floor(stack, data.user_token, data.user_id)
         idle = {name: rss_mib(process.pid) for name, process in stack.processes.items()}
-        measured = {
-            scenario.name: _measure(scenario, stack, args)
+        chosen = [
+            scenario
             for scenario in scenarios(stack.urls, data)
             if not args.only or scenario.name in args.only
-        }
+        ]
+        measured = _measure_all(stack, args, chosen, postgres)
         memory = {
             name: {"idle": round(idle[name], 1), "peak": round(peak_rss_mib(process.pid), 1)}
             for name, process in stack.processes.items()
@@ -83,7 +116,11 @@ def run(args: argparse.Namespace, previous: dict[str, Any] | None) -> dict[str, 
     results: dict[str, Any] = {
         "generated_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
-        "settings": {"seconds": args.seconds, "connections": args.connections},
+        "settings": {
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "rounds": args.rounds,
+        },
         "scenarios": measured,
         "gateway_cpu_us_per_request": measured["gateway_only"]["cpu_us_per_request"],
         "memory_mib": memory,
@@ -114,6 +151,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="each measured run")
     parser.add_argument("--warmup", type=float, default=2, help="each warm-up (0: none)")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of the order service beside its floor, alternating; medians reported",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),

@@ -15,6 +15,21 @@ TRACING_PAIRS = (
     ("gateway", "gateway_only", "gateway_only_traced"),
     ("orders", "orders_direct", "orders_direct_traced"),
 )
+# The order service beside its floor: (what, the service's scenario, the floor's, the most
+# the service's CPU per request may be, as a multiple of the floor's).
+FLOOR_PAIRS = (
+    ("order_get", "orders_direct", "orders_floor_get", 2.5),
+    ("order_post", "order_post_direct", "orders_floor_post", 2.0),
+    ("order_post_idempotent", "order_post_idempotent_direct", "orders_floor_post_idempotent", 2.0),
+)
+FLOOR_TITLES = {
+    "order_get": "`GET /orders/{id}`",
+    "order_post": "`POST /orders`",
+    "order_post_idempotent": "`POST /orders` with a key",
+}
+MAX_KEYED_OVER_UNKEYED = 1.3
+# Postgres's own work per request: no round trip the SQL does not need.
+MAX_POSTGRES_VS_FLOOR = 1.2
 MAX_TRACING_INCREASE = 0.10
 # With tracing off nothing of it runs: CPU per request is the previous run's, within a run's
 # usual spread (HISTORY.md: about ±5%).
@@ -25,9 +40,28 @@ def _rps(scenarios: dict[str, Any], name: str) -> float:
     return float(scenarios[name]["rps"])
 
 
+def _postgres_cpu(scenarios: dict[str, Any], name: str) -> float:
+    return float(scenarios[name]["postgres_cpu_us_per_request"])
+
+
+def _floor_ratios(scenarios: dict[str, Any]) -> dict[str, float]:
+    """The order service's CPU per request, and Postgres's for it, over its floor's."""
+    measured = {}
+    for what, service, floor, _ in FLOOR_PAIRS:
+        measured[f"{what}_cpu_vs_floor"] = _cpu(scenarios, service) / _cpu(scenarios, floor)
+        measured[f"{what}_pg_cpu_vs_floor"] = _postgres_cpu(scenarios, service) / _postgres_cpu(
+            scenarios, floor
+        )
+    measured["order_post_idempotent_vs_unkeyed_cpu"] = _cpu(
+        scenarios, "order_post_idempotent_direct"
+    ) / _cpu(scenarios, "order_post_direct")
+    return measured
+
+
 def ratios(scenarios: dict[str, Any]) -> dict[str, float]:
-    """The issue's ratios; throughput ratios are rps over rps, the CPU one µs over µs."""
+    """The issues' ratios; throughput ratios are rps over rps, the CPU ones µs over µs."""
     return {
+        **_floor_ratios(scenarios),
         "gateway_vs_direct": _rps(scenarios, "orders_via_gateway")
         / _rps(scenarios, "orders_direct"),
         "gateway_vs_nginx": _rps(scenarios, "orders_via_gateway")
@@ -92,6 +126,29 @@ def _tracing_targets(
     return verdicts
 
 
+def _floor_targets(ratio: dict[str, float]) -> list[tuple[str, str, Any, bool | None]]:
+    verdicts: list[tuple[str, str, Any, bool | None]] = []
+    for what, _, _, most in FLOOR_PAIRS:
+        measured = ratio[f"{what}_cpu_vs_floor"]
+        verdicts.append((
+            f"order service CPU per request, {FLOOR_TITLES[what]}, ≤ {most:g}× its floor",
+            f"≤ {most:.1f}", round(measured, 2), measured <= most,
+        ))  # fmt: skip
+    keyed, most_keyed = ratio["order_post_idempotent_vs_unkeyed_cpu"], MAX_KEYED_OVER_UNKEYED
+    verdicts.append((
+        f"order service CPU per request, `POST /orders` with a key ≤ {most_keyed}× without",
+        f"≤ {most_keyed}", round(keyed, 2), keyed <= most_keyed,
+    ))  # fmt: skip
+    most = MAX_POSTGRES_VS_FLOOR
+    for what, _, _, _ in FLOOR_PAIRS:
+        measured = ratio[f"{what}_pg_cpu_vs_floor"]
+        verdicts.append((
+            f"Postgres CPU per request, {FLOOR_TITLES[what]}, ≤ {most}× the floor's",
+            f"≤ {most}", round(measured, 2), measured <= most,
+        ))  # fmt: skip
+    return verdicts
+
+
 def targets(
     results: dict[str, Any], previous: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
@@ -111,6 +168,7 @@ def targets(
          f"{orders['rps']:.0f}/s, {orders['errors']} errors",
          orders["rps"] >= 500 and orders["errors"] == 0),
     ]  # fmt: skip
+    verdicts += _floor_targets(ratio)
     for service in SERVICES:
         memory = results["memory_mib"][service]
         verdicts.append((
@@ -130,16 +188,21 @@ def markdown(results: dict[str, Any]) -> str:
     settings = results["settings"]
     lines = [
         f"Measured {results['generated_at']} on {results['machine']}, wrk "
-        f"{settings['connections']} connections, {settings['seconds']} s per scenario.",
+        f"{settings['connections']} connections, {settings['seconds']} s per scenario; the "
+        f"order service and its floor (1, 1f, 7, 7f, 8, 8f) in {settings['rounds']} rounds, "
+        "alternating, medians shown.",
         "",
-        "| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU µs/req |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU µs/req "
+        "| Postgres CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario in results["scenarios"].values():
+        postgres = scenario.get("postgres_cpu_us_per_request")
         lines.append(
             f"| {scenario['title']} | {scenario['rps']:.0f} | {scenario['p50_ms']:.2f} | "
             f"{scenario['p90_ms']:.2f} | {scenario['p99_ms']:.2f} | {scenario['errors']} | "
-            f"{scenario['cpu_us_per_request']:.0f} |"
+            f"{scenario['cpu_us_per_request']:.0f} | "
+            f"{'' if postgres is None else f'{postgres:.0f}'} |"
         )
     lines += ["", "| target | wanted | measured | met |", "|---|---|---|---|"]
     verdict = {True: "yes", False: "**no**", None: "n/a"}
@@ -156,6 +219,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"gateway-only/aiohttp floor {ratio['gateway_only_vs_aiohttp_floor']:.2f} "
         f"(throughput); gateway CPU per request {results['gateway_cpu_us_per_request']:.0f} µs, "
         f"{ratio['gateway_cpu_vs_aiohttp_floor_cpu']:.2f}× the floor's.",
+        "",
+        "The order service against its floor, CPU per request: "
+        + ", ".join(
+            f"{FLOOR_TITLES[what]} {ratio[f'{what}_cpu_vs_floor']:.2f}× "
+            f"(Postgres {ratio[f'{what}_pg_cpu_vs_floor']:.2f}×)"
+            for what, _, _, _ in FLOOR_PAIRS
+        )
+        + f"; a key costs {ratio['order_post_idempotent_vs_unkeyed_cpu']:.2f}× an order"
+        " without.",
     ]
     tracing = results["tracing"]
     costs = "; ".join(

@@ -1,4 +1,5 @@
-"""What is measured: the issue's six scenarios and the two reference proxies."""
+"""What is measured: the stack's scenarios, the two reference proxies, and the order service
+beside its floor."""
 
 from __future__ import annotations
 
@@ -17,48 +18,109 @@ class Scenario:
     load: Load
     # The process the load generator talks to: its CPU time per request is reported.
     server: str
+    # The process whose connections' Postgres backends' CPU time per request is reported too.
+    database_client: str | None = None
+    # Measured in every round (beside its floor), not in the first only.
+    every_round: bool = False
 
 
 def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
     bearer = {"Authorization": f"Bearer {seed.user_token}"}
     order_path = f"/orders/{seed.order_id}"
-    one_line = json.dumps({"items": [{"product_id": seed.product_id, "quantity": 1}]})
     login = urlencode({"grant_type": "password", "username": USER_EMAIL, "password": USER_PASSWORD})
+
+    def order(base_url: str, *, keyed: bool = False) -> Load:
+        """A one-line order; `keyed`, with an `Idempotency-Key` no other request sends."""
+        headers = {**bearer, "Content-Type": "application/json"}
+        if keyed:
+            headers["Idempotency-Key"] = '"bench-{unique}"'
+        body = json.dumps({"items": [{"product_id": seed.product_id, "quantity": 1}]})
+        return Load(base_url + "/orders", method="POST", body=body, headers=headers)
+
     return [
         Scenario(
             "orders_direct",
             "1. `GET /orders/{id}` straight to the order service",
             Load(urls["orders"] + order_path, headers=bearer),
             server="orders",
+            database_client="orders",
+            every_round=True,
+        ),
+        Scenario(
+            "orders_floor_get",
+            "1f. the same, to the order service's floor",
+            Load(urls["orders_floor"] + order_path, headers=bearer),
+            server="orders_floor",
+            database_client="orders_floor",
+            every_round=True,
         ),
         Scenario(
             "orders_direct_traced",
             "1t. the same, tracing on (default sampling ratio)",
             Load(urls["orders_traced"] + order_path, headers=bearer),
             server="orders_traced",
+            database_client="orders_traced",
         ),
         Scenario(
             "orders_via_gateway",
             "2. `GET /orders/{id}` through the gateway",
             Load(urls["gateway"] + order_path, headers=bearer),
             server="gateway",
+            database_client="orders",
         ),
         Scenario(
             "orders_via_nginx",
             "3. `GET /orders/{id}` through nginx (no auth)",
             Load(urls["nginx"] + order_path, headers=bearer),
             server="nginx",
+            database_client="orders",
+        ),
+        Scenario(
+            "order_post_direct",
+            "7. `POST /orders` (one line, no key) straight to the order service",
+            order(urls["orders"]),
+            server="orders",
+            database_client="orders",
+            every_round=True,
+        ),
+        Scenario(
+            "orders_floor_post",
+            "7f. the same, to the order service's floor",
+            order(urls["orders_floor"]),
+            server="orders_floor",
+            database_client="orders_floor",
+            every_round=True,
+        ),
+        Scenario(
+            "order_post_idempotent_direct",
+            "8. `POST /orders` (one line) with a fresh `Idempotency-Key`, straight to the order"
+            " service",
+            order(urls["orders"], keyed=True),
+            server="orders",
+            database_client="orders",
+            every_round=True,
+        ),
+        Scenario(
+            "orders_floor_post_idempotent",
+            "8f. the same, to the order service's floor",
+            order(urls["orders_floor"], keyed=True),
+            server="orders_floor",
+            database_client="orders_floor",
+            every_round=True,
         ),
         Scenario(
             "create_order_via_gateway",
             "4. `POST /orders` (one line) through the gateway",
-            Load(
-                urls["gateway"] + "/orders",
-                method="POST",
-                body=one_line,
-                headers={**bearer, "Content-Type": "application/json"},
-            ),
+            order(urls["gateway"]),
             server="gateway",
+            database_client="orders",
+        ),
+        Scenario(
+            "order_post_idempotent_via_gateway",
+            "9. `POST /orders` (one line) with a fresh `Idempotency-Key`, through the gateway",
+            order(urls["gateway"], keyed=True),
+            server="gateway",
+            database_client="orders",
         ),
         Scenario(
             "login_via_gateway",
@@ -70,6 +132,7 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             ),
             server="gateway",
+            database_client="auth",
         ),
         Scenario(
             "gateway_only",

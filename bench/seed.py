@@ -15,6 +15,7 @@ USER_PASSWORD = "bench-user-password"  # noqa: S105 - a throwaway account in a t
 @dataclass(frozen=True)
 class Seed:
     user_token: str
+    user_id: str
     product_id: str
     order_id: str
 
@@ -47,4 +48,4 @@ def seed(gateway_url: str) -> Seed:
             headers={"Authorization": f"Bearer {token}"},
         )
         order.raise_for_status()
-        return Seed(token, product.json()["id"], order.json()["id"])
+        return Seed(token, order.json()["user_id"], product.json()["id"], order.json()["id"])

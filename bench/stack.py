@@ -1,6 +1,7 @@
 """The stack under test as real processes on 127.0.0.1, beside its peers: the three services on
-their own Postgres databases, a second gateway in front of a trivial upstream, nginx, and the
-two reference proxies. Everything stops, and the databases are dropped, on the way out."""
+their own Postgres databases, a second gateway in front of a trivial upstream, nginx, the two
+reference proxies, and (once the data is seeded) the order service's floor on its database.
+Everything stops, and the databases are dropped, on the way out."""
 
 from __future__ import annotations
 
@@ -50,8 +51,19 @@ def _check_traced(name: str, url: str) -> None:
 
 @dataclass
 class Stack:
+    run_dir: Path
+    # What stops the processes and drops the databases, last in first out.
+    cleanup: ExitStack
     urls: dict[str, str] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
+    databases: dict[str, str] = field(default_factory=dict)
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> Process:
+        """`command` as the process `name`, stopped with the rest of the stack."""
+        process = Process.start(name, command, env, self.run_dir)
+        self.cleanup.callback(process.stop)
+        self.processes[name] = process
+        return process
 
 
 async def _execute(admin_url: URL, statement: str) -> None:
@@ -110,14 +122,16 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
             "otlp_sink",
             "orders_traced",
             "gateway_only_traced",
+            "orders_floor",
         )
     }
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    stack = Stack(urls=urls)
 
     with ExitStack() as cleanup:
+        stack = Stack(run_dir, cleanup, urls=urls)
         auth_db = cleanup.enter_context(_database(admin_url, "auth"))
         orders_db = cleanup.enter_context(_database(admin_url, "orders"))
+        stack.databases["orders"] = orders_db
         key_file = run_dir / "signing-key.pem"
         run(_python("-m", "auth_service", "generate-key", "--out", str(key_file)), {})
         jwks_url = urls["auth"] + "/.well-known/jwks.json"
@@ -217,11 +231,27 @@ def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
             ),
         }
         for name, (command, env, _) in commands.items():
-            process = Process.start(name, command, env, run_dir)
-            cleanup.callback(process.stop)
-            stack.processes[name] = process
+            stack.start(name, command, env)
         for name, (_, _, health_path) in commands.items():
             stack.processes[name].wait_until_healthy(urls[name] + health_path)
         for name in TRACED:
             _check_traced(name, urls[name])
         yield stack
+
+
+def start_orders_floor(stack: Stack, token: str, user_id: str) -> None:
+    """The order service's floor (`peers/orders_floor.py`) on the service's database, on the
+    same server (uvicorn, uvloop, httptools), knowing the seeded user's token."""
+    database_url = make_url(stack.databases["orders"]).set(drivername="postgresql")
+    port = stack.urls["orders_floor"].rpartition(":")[2]
+    command = [
+        *_uvicorn("bench.peers.orders_floor:app_from_environment", int(port)),
+        "--factory", "--loop", "uvloop", "--http", "httptools",
+    ]  # fmt: skip
+    env = {
+        "BENCH_DATABASE_URL": database_url.render_as_string(hide_password=False),
+        "BENCH_TOKEN": token,
+        "BENCH_USER_ID": user_id,
+    }
+    process = stack.start("orders_floor", command, env)
+    process.wait_until_healthy(stack.urls["orders_floor"] + "/health/ready")

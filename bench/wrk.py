@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -16,7 +17,8 @@ _RESULT_MARK = "BENCH_RESULT "
 
 @dataclass(frozen=True)
 class Load:
-    """What to send: one request, repeated by every connection as fast as it is answered."""
+    """What to send: one request, repeated by every connection as fast as it is answered. In
+    a header's value, `{unique}` is replaced by a text no other request of any run has."""
 
     url: str
     method: str = "GET"
@@ -63,6 +65,8 @@ def run_wrk(load: Load, *, seconds: float, connections: int) -> Measurement:
         "BENCH_METHOD": load.method,
         "BENCH_BODY": load.body,
         "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in (load.headers or {}).items()),
+        # With the request's number in the run, what `{unique}` becomes.
+        "BENCH_RUN_ID": secrets.token_hex(8),
     }
     wrk = shutil.which("wrk")
     if wrk is None:

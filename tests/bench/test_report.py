@@ -8,8 +8,10 @@ import pytest
 from bench import report
 
 
-def _scenario(rps: float, cpu: float, errors: int = 0) -> dict[str, Any]:
-    return {
+def _scenario(
+    rps: float, cpu: float, errors: int = 0, postgres: float | None = None
+) -> dict[str, Any]:
+    scenario = {
         "title": "t",
         "rps": rps,
         "p50_ms": 1.0,
@@ -18,11 +20,20 @@ def _scenario(rps: float, cpu: float, errors: int = 0) -> dict[str, Any]:
         "errors": errors,
         "cpu_us_per_request": cpu,
     }
+    if postgres is not None:
+        scenario["postgres_cpu_us_per_request"] = postgres
+    return scenario
 
 
 def _results(previous: dict[str, Any] | None = None, **overrides: dict[str, Any]) -> dict[str, Any]:
     scenarios = {
-        "orders_direct": _scenario(2000, 500),
+        "orders_direct": _scenario(2000, 500, postgres=55),
+        "orders_floor_get": _scenario(4700, 250, postgres=50),
+        "order_post_direct": _scenario(500, 1200, postgres=700),
+        "orders_floor_post": _scenario(650, 700, postgres=700),
+        "order_post_idempotent_direct": _scenario(450, 1400, postgres=800),
+        "orders_floor_post_idempotent": _scenario(500, 800, postgres=750),
+        "order_post_idempotent_via_gateway": _scenario(450, 650, postgres=800),
         "orders_via_gateway": _scenario(1400, 300),
         "orders_via_nginx": _scenario(1750, 20),
         "create_order_via_gateway": _scenario(550, 600),
@@ -37,7 +48,7 @@ def _results(previous: dict[str, Any] | None = None, **overrides: dict[str, Any]
     results: dict[str, Any] = {
         "generated_at": "2026-11-26 05:00 UTC",
         "machine": "2 cores",
-        "settings": {"seconds": 10, "connections": 8},
+        "settings": {"seconds": 10, "connections": 8, "rounds": 3},
         "scenarios": scenarios,
         "gateway_cpu_us_per_request": scenarios["gateway_only"]["cpu_us_per_request"],
         "memory_mib": {
@@ -70,6 +81,18 @@ def test_ratios_compare_throughput_and_cpu_as_the_issue_defines_them() -> None:
     assert ratios["gateway_cpu_vs_aiohttp_floor_cpu"] == pytest.approx(290 / 150)
 
 
+def test_the_order_service_is_compared_with_its_floor_and_a_key_with_none() -> None:
+    ratios = _results()["ratios"]
+
+    assert ratios["order_get_cpu_vs_floor"] == pytest.approx(2.0)
+    assert ratios["order_post_cpu_vs_floor"] == pytest.approx(1200 / 700)
+    assert ratios["order_post_idempotent_cpu_vs_floor"] == pytest.approx(1400 / 800)
+    assert ratios["order_post_idempotent_vs_unkeyed_cpu"] == pytest.approx(1400 / 1200)
+    assert ratios["order_get_pg_cpu_vs_floor"] == pytest.approx(1.1)
+    assert ratios["order_post_pg_cpu_vs_floor"] == pytest.approx(1.0)
+    assert ratios["order_post_idempotent_pg_cpu_vs_floor"] == pytest.approx(800 / 750)
+
+
 def test_every_target_is_met_by_numbers_that_meet_it() -> None:
     assert all(target["met"] for target in _results(PREVIOUS)["targets"])
 
@@ -96,6 +119,13 @@ ORDERS = "`POST /orders` ≥ 500/s with zero errors"
 GATEWAY_TRACED = "gateway CPU per request, tracing on (1 in 100 traces sampled)"
 ORDERS_TRACED = "orders CPU per request, tracing on (1 in 100 traces sampled)"
 UNTRACED = "tracing off: CPU per request as in the previous run"
+FLOOR_GET = "order service CPU per request, `GET /orders/{id}`, ≤ 2.5× its floor"
+FLOOR_POST = "order service CPU per request, `POST /orders`, ≤ 2× its floor"
+FLOOR_KEYED = "order service CPU per request, `POST /orders` with a key, ≤ 2× its floor"
+KEYED = "order service CPU per request, `POST /orders` with a key ≤ 1.3× without"
+PG_GET = "Postgres CPU per request, `GET /orders/{id}`, ≤ 1.2× the floor's"
+PG_POST = "Postgres CPU per request, `POST /orders`, ≤ 1.2× the floor's"
+PG_KEYED = "Postgres CPU per request, `POST /orders` with a key, ≤ 1.2× the floor's"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +138,14 @@ UNTRACED = "tracing off: CPU per request as in the previous run"
         ("create_order_via_gateway", _scenario(900, 600, errors=1), ORDERS),
         ("gateway_only_traced", _scenario(3000, 320), GATEWAY_TRACED),
         ("orders_direct_traced", _scenario(1800, 551), ORDERS_TRACED),
-        ("orders_direct", _scenario(1800, 531), UNTRACED),
+        ("orders_direct", _scenario(1800, 531, postgres=55), UNTRACED),
+        ("orders_floor_get", _scenario(4700, 199, postgres=50), FLOOR_GET),
+        ("order_post_direct", _scenario(500, 1401, postgres=700), FLOOR_POST),
+        ("orders_floor_post_idempotent", _scenario(500, 699, postgres=750), FLOOR_KEYED),
+        ("order_post_direct", _scenario(500, 1076, postgres=700), KEYED),
+        ("orders_direct", _scenario(2000, 500, postgres=61), PG_GET),
+        ("orders_floor_post", _scenario(650, 700, postgres=583), PG_POST),
+        ("order_post_idempotent_direct", _scenario(450, 1400, postgres=901), PG_KEYED),
     ],
 )
 def test_a_target_missed_is_reported_as_missed(
@@ -139,6 +176,9 @@ def test_the_table_has_a_row_per_scenario_and_per_target() -> None:
 
     scenario_rows = [line for line in table.splitlines() if line.startswith("| t |")]
     assert len(scenario_rows) == len(results["scenarios"])
+    # Postgres's CPU where it was read, nothing where it was not.
+    assert scenario_rows[0].endswith("| 500 | 55 |")
+    assert scenario_rows[-1].endswith("| 310 |  |")
     assert (
         "| `POST /orders` ≥ 500/s with zero errors | ≥ 500/s, 0 errors | 499/s, 0 errors | **no** |"
         in table

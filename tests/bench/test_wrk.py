@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-import pytest
+import shutil
+from dataclasses import replace
 
-from bench.wrk import parse_wrk_output
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from bench.wrk import Load, parse_wrk_output, run_wrk
+from tests.support.servers import running_server
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/orders/1
   1 threads and 8 connections
@@ -26,3 +31,27 @@ def test_the_result_line_becomes_a_measurement() -> None:
 def test_output_without_a_result_is_an_error() -> None:
     with pytest.raises(ValueError, match="no result"):
         parse_wrk_output("unable to connect to 127.0.0.1:8000 Connection refused")
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (make bench-tools installs it)")
+def test_a_unique_header_value_differs_for_every_request_of_every_run() -> None:
+    keys: list[str] = []
+    other: set[str] = set()
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        keys.append(headers[b"idempotency-key"].decode())
+        other.add(headers[b"x-fixed"].decode())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    load = Load("", headers={"Idempotency-Key": '"bench-{unique}"', "X-Fixed": "same"})
+    with running_server(recording) as base_url:
+        runs = [
+            run_wrk(replace(load, url=base_url + "/"), seconds=1, connections=2) for _ in range(2)
+        ]
+
+    assert sum(run.requests for run in runs) <= len(keys)
+    assert len(set(keys)) == len(keys) > 2
+    assert all(key.startswith('"bench-') and key.endswith('"') for key in keys)
+    assert other == {"same"}
