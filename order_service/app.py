@@ -41,7 +41,7 @@ def create_app(
         async with (
             # Exited last: the spans of everything below reach the collector.
             flushed_at_exit(tracing),
-            Store(create_engine(settings, tracing), tracing) as store,
+            Store(create_engine(settings, tracing), tracing, settings=settings) as store,
             # The service verifies every bearer token itself: it trusts no network.
             remote_token_verifier(settings, tracing) as (verifier, jwks),
             running_periodically(

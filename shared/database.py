@@ -140,10 +140,14 @@ def _drop_at_once(_: Any, connection_record: ConnectionPoolEntry, __: BaseExcept
 
 
 def _timeouts(url: URL, settings: DatabaseSettings) -> dict[str, Any]:
-    """Bounds on connecting and on every statement: a hung server fails fast (then 503)
-    instead of holding requests. asyncpg's own; another driver gets its defaults."""
     if url.get_driver_name() != "asyncpg":
-        return {}
+        return {}  # another driver gets its defaults
+    return asyncpg_connect_arguments(settings)
+
+
+def asyncpg_connect_arguments(settings: DatabaseSettings) -> dict[str, Any]:
+    """Bounds on connecting and on every statement: a hung server fails fast (then 503)
+    instead of holding requests."""
     command_timeout = settings.database_command_timeout_seconds
     return {
         "timeout": settings.database_connect_timeout_seconds,

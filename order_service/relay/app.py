@@ -57,7 +57,7 @@ def create_relay_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[RelayState]:
-        store = Store(create_engine(settings))
+        store = Store(create_engine(settings), settings=settings)
         sender = WebhookSender(
             AddressPolicy.from_settings(settings, resolver),
             timeout_seconds=settings.webhook_timeout_seconds,

@@ -3,11 +3,11 @@
 A use case says what it needs: `reading()` for an answer read with one statement, or
 `writing()` for a transaction. The store decides what that takes on the database at hand: on
 Postgres a one-statement read runs outside any transaction (one statement is one snapshot,
-and BEGIN and ROLLBACK would be two more round trips), and statements run on the driver's
-connection, compiled once (`store/sql.py`); on SQLite they run through SQLAlchemy, and every
-transaction takes the write lock at its start (`shared.database`). The pool is SQLAlchemy's
-either way, with its limits, timeouts and its care of broken connections. The statements
-themselves live beside this module, one module per table, each built once.
+and BEGIN and ROLLBACK would be two more round trips), and statements run compiled once
+(`store/sql.py`) on connections of asyncpg's own pool (`store/driver_pool.py`); on SQLite
+they run through SQLAlchemy's engine and its pool, and every transaction takes the write lock
+at its start (`shared.database`). The statements themselves live beside this module, one
+module per table, each built once.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from order_service.store.driver_pool import DriverPool
 from order_service.store.sql import (
     Connection,
     PostgresConnection,
@@ -26,7 +27,7 @@ from order_service.store.sql import (
     query,
 )
 from shared.database import is_sqlite
-from shared.database_outage import DatabaseUnavailable, is_database_unavailable
+from shared.settings import DatabaseSettings
 from shared.tracing import Tracing
 
 __all__ = ["Connection", "Store"]
@@ -35,11 +36,21 @@ _SELECT_ONE = query(text("SELECT 1"))
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, tracing: Tracing | None = None) -> None:
-        """The store on `engine`; while `tracing` is on, its statements are spans (the
-        engine's own are, on SQLite: `shared.database.create_engine`)."""
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tracing: Tracing | None = None,
+        *,
+        settings: DatabaseSettings | None = None,
+    ) -> None:
+        """The store on `engine`'s database; while `tracing` is on, its statements are spans
+        (the engine's own are, on SQLite: `shared.database.create_engine`). On Postgres,
+        `settings` bound the driver's pool (their defaults unless given)."""
         self.engine = engine
-        self._runs_sqlalchemy = is_sqlite(engine.url)
+        self._driver_pool: DriverPool | None = None
+        if not is_sqlite(engine.url):
+            bounds = settings or DatabaseSettings.model_construct(database_url="")
+            self._driver_pool = DriverPool(engine, bounds)
         self._postgres: Callable[[Any], PostgresConnection] = PostgresConnection
         if tracing is not None:
             self._postgres = _traced_connections(engine, tracing)
@@ -47,31 +58,31 @@ class Store:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Connection]:
         """A connection for one statement, which sees one snapshot by itself."""
-        async with self.engine.connect() as connection:
-            if self._runs_sqlalchemy:
+        if self._driver_pool is None:
+            async with self.engine.connect() as connection:
                 yield SQLAlchemyConnection(connection)
-                return
-            async with _failing_soundly(connection):
-                yield self._postgres(_driver(connection))
+            return
+        async with self._driver_pool.connection() as driver:
+            yield self._postgres(driver)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[Connection]:
         """A connection in a transaction that commits when the block ends (rolls back if it
         raises); the connection goes back to the pool before the response goes out."""
-        if self._runs_sqlalchemy:
+        if self._driver_pool is None:
             async with self.engine.begin() as connection:
                 yield SQLAlchemyConnection(connection)
             return
-        async with self.engine.connect() as connection, _failing_soundly(connection):
-            driver = _driver(connection)
-            async with driver.transaction():
-                yield self._postgres(driver)
+        async with self._driver_pool.connection() as driver, driver.transaction():
+            yield self._postgres(driver)
 
     async def __aenter__(self) -> Store:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        """Close the pool's connections."""
+        """Close the pools' connections."""
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
         await self.engine.dispose()
 
     async def check(self) -> None:
@@ -88,29 +99,3 @@ def _traced_connections(
 
     spans = StatementSpans(tracing.tracer(__name__), engine.url)
     return lambda driver: TracedPostgresConnection(driver, spans)
-
-
-def _driver(connection: AsyncConnection) -> Any:
-    """The asyncpg connection under a pooled SQLAlchemy one (checked out already: no I/O)."""
-    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-
-
-@asynccontextmanager
-async def _failing_soundly(connection: AsyncConnection) -> AsyncIterator[None]:
-    """A failure that says the database is away leaves no broken connection in the pool
-    (SQLAlchemy would see to that for the statements it runs itself), and is raised as
-    `DatabaseUnavailable`: the service answers it with a 503."""
-    try:
-        yield
-    except DatabaseUnavailable:
-        raise
-    except Exception as error:
-        if not (is_database_unavailable(error) or _driver_is_closed(connection)):
-            raise
-        await connection.invalidate()
-        raise DatabaseUnavailable from error
-
-
-def _driver_is_closed(connection: AsyncConnection) -> bool:
-    is_closed = getattr(_driver(connection), "is_closed", None)
-    return bool(is_closed is not None and is_closed())
