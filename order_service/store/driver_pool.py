@@ -58,9 +58,11 @@ class DriverPool:
         connection at once and retires the others as they come back, so the pool starts
         afresh when the database returns."""
         pool = self._pool or await self._open()
+        # Bounded only when there may be a wait: a timeout costs a timer on every checkout.
+        timeout = None if pool.get_idle_size() else self._acquire_timeout
         broken = False
         try:
-            async with pool.acquire(timeout=self._acquire_timeout) as connection:
+            async with pool.acquire(timeout=timeout) as connection:
                 try:
                     yield connection
                 except Exception as error:
