@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from order_service.money import CURRENCY, Money
 from shared.database import NAMING_CONVENTION, UTCDateTime, utc_now
+from shared.identifiers import uuid7
 
 
 class Base(DeclarativeBase):
@@ -42,7 +43,7 @@ class Product(Base):
         Index("ix_products_created_at_id", "created_at", "id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     price: Mapped[Decimal] = mapped_column(Money)
@@ -67,7 +68,7 @@ class Order(Base):
         Index("ix_orders_status_created_at_id", "status", "created_at", "id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     total: Mapped[Decimal] = mapped_column(Money)
