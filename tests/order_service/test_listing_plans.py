@@ -22,6 +22,7 @@ from bench.scale.load import HEAVY_USER_ID, load, user_id
 from order_service.events import ORDER_EVENT_TYPES
 from order_service.records import EventType
 from order_service.store.events import feed_parameters, feed_statement
+from order_service.store.idempotency_keys import READ_KEY
 from order_service.store.orders import orders_page_statement
 from order_service.store.products import PRODUCT_PAGES
 from order_service.store.sql import Query
@@ -198,3 +199,20 @@ async def test_a_page_of_the_feed_reads_a_page_of_rows_from_an_index(
     nodes = await _plan(loaded.dsn, statement, parameters)
 
     _assert_reads_a_page(nodes, ranges=len(kinds) if kinds else 1)
+
+
+async def test_a_replay_reads_its_key_and_its_orders_placed_event_through_indexes(
+    loaded: Loaded,
+) -> None:
+    connection = await asyncpg.connect(loaded.dsn)
+    try:
+        key = await connection.fetchrow("SELECT user_id, key FROM idempotency_keys LIMIT 1")
+    finally:
+        await connection.close()
+
+    nodes = await _plan(loaded.dsn, READ_KEY, {"user_id": key["user_id"], "key": key["key"]})
+
+    # (The keys are the last day's few here, one page: the planner may read it whole.)
+    scans = {node["Relation Name"]: node for node in nodes if "Relation Name" in node}
+    assert scans["events"]["Index Name"] == "ix_events_order_placed_aggregate_id"
+    assert scans["events"]["Actual Rows"] == 1
