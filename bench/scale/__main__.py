@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.scale.report import markdown, results_document
+from bench.scale.report import compare, markdown, results_document
 from bench.scale.run import Settings, run
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -32,6 +32,14 @@ async def _postgres_version(dsn: str) -> str:
     return version
 
 
+def _report_again(results_dir: Path) -> None:
+    document = json.loads((results_dir / "latest.json").read_text())
+    document["comparison"] = compare(document["sizes"])
+    (results_dir / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    (results_dir / "latest.md").write_text(markdown(document))
+    print(markdown(document))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--sizes", type=_sizes, default=[10_000, 3_000_000])
@@ -46,7 +54,15 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=LOCAL_POSTGRES, help="creates its own dbs")
     parser.add_argument("--results-dir", type=Path, default=Path(__file__).with_name("results"))
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: compare and write latest.md again from latest.json",
+    )
     arguments = parser.parse_args()
+    if arguments.report_only:
+        _report_again(arguments.results_dir)
+        return
     settings = Settings(
         admin_dsn=arguments.database_url,
         sizes=arguments.sizes,

@@ -96,7 +96,9 @@ def test_a_slower_write_a_read_touching_more_buffers_or_a_failed_cleanup_miss() 
         [_size(10_000, p50=10, buffers=20), _size(3_000_000, p50=12, buffers=40, failed=True)]
     )
 
-    assert comparison["operations"]["read"]["met"] is False  # 2× the buffers
+    assert comparison["operations"]["read"]["latency_met"] is True  # 1.2× the latency
+    assert comparison["operations"]["read"]["buffers_met"] is False  # 2× the buffers
+    assert comparison["operations"]["read"]["met"] is False
     assert comparison["operations"]["write"]["met"] is False  # 1.2× the latency
     assert comparison["cleanup"]["met"] is False
     assert comparison["all_met"] is False
