@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -34,15 +35,18 @@ class CleanupRun:
             "seconds": round(self.seconds, 3),
             "failed": self.error is not None,
             "error": self.error,
+            # Of those expired when the clean-up began.
             "expired_keys_left": self.keys_left,
         }
 
 
-async def _expired_keys(dsn: str) -> int:
+async def _expired_keys(dsn: str, by: datetime) -> int:
+    """Keys that had expired by `by` (the live keys of the load's last day keep expiring as
+    the benchmark runs: those are the next clean-up's)."""
     connection = await asyncpg.connect(dsn)
     try:
         count: int = await connection.fetchval(
-            "SELECT count(*) FROM idempotency_keys WHERE expires_at <= now()"
+            "SELECT count(*) FROM idempotency_keys WHERE expires_at <= $1", by
         )
     finally:
         await connection.close()
@@ -63,12 +67,13 @@ async def _clean_up(dsn: str) -> tuple[float, str | None]:
 
 async def _checkout_beside_clean_up(
     operation: Operation, dsn: str, *, seconds: float, connections: int
-) -> tuple[Measurement, float, str | None]:
+) -> tuple[Measurement, float, str | None, int]:
     load = asyncio.to_thread(
         run_requests, operation.requests, seconds=seconds, connections=connections
     )
+    started_at = datetime.now(UTC)
     measured, (took, error) = await asyncio.gather(load, _clean_up(dsn))
-    return measured, took, error
+    return measured, took, error, await _expired_keys(dsn, started_at)
 
 
 def checkout_during_cleanup(
@@ -82,10 +87,10 @@ def checkout_during_cleanup(
 ) -> dict[str, Any]:
     asyncio.run(add_expired_keys(dsn, shape, expired_keys))
     without = run_requests(checkout.requests, seconds=seconds, connections=connections)
-    during, took, error = asyncio.run(
+    during, took, error, left = asyncio.run(
         _checkout_beside_clean_up(checkout, dsn, seconds=seconds, connections=connections)
     )
-    run = CleanupRun(expired_keys, took, error, asyncio.run(_expired_keys(dsn)))
+    run = CleanupRun(expired_keys, took, error, left)
     return {
         "operation": checkout.name,
         "without": _latency(without),
