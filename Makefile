@@ -16,7 +16,7 @@ AUTH_ADMIN_PASSWORD ?= admin-password
 # Development only: `make run`'s webhooks may go to receivers on this machine.
 ORDERS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?= true
 
-.PHONY: help install run migrate test lint fmt rules rules-tools bench bench-tools clean up down logs
+.PHONY: help install run migrate test lint fmt rules rules-tools bench bench-scale bench-tools clean up down logs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -112,6 +112,10 @@ rules: rules-tools ## check the Prometheus rules and run their unit tests (promt
 
 bench: install bench-tools ## measure the stack and its peers on the local Postgres; updates bench/results and the README
 	$(BIN)/python -m bench --update-readme README.md
+
+# SIZES=10000,3000000 by default; loading 3M orders takes minutes, the whole run some more.
+bench-scale: install bench-tools ## the order service at 10k and 3M orders side by side on the local Postgres; updates bench/scale/results
+	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES)) --database-url '$(LOCAL_POSTGRES)'
 
 clean: ## remove the virtualenv and local databases
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -7,7 +7,6 @@ exists if and only if its change committed.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from order_service.lifecycle import Action
@@ -19,6 +18,7 @@ from order_service.records import (
     ProductRecord,
 )
 from order_service.schemas import OrderOut, ProductOut
+from shared.identifiers import uuid7
 
 # What a user may read: the events of their own orders.
 ORDER_EVENT_TYPES = frozenset(kind for kind in EventType if kind.startswith("order."))
@@ -35,7 +35,7 @@ ACTION_EVENTS = {
 def order_event(kind: EventType, order: OrderRecord) -> EventRecord:
     """`kind` happened to `order`, which is now as given."""
     return EventRecord(
-        id=uuid.uuid4(),
+        id=uuid7(),
         type=kind,
         occurred_at=order.updated_at,
         aggregate_type=AggregateType.ORDER,
@@ -58,7 +58,7 @@ def stock_events(moved: Iterable[ProductRecord]) -> list[EventRecord]:
         data = ProductOut.model_validate(product).model_dump(mode="json")
         events.extend(
             EventRecord(
-                id=uuid.uuid4(),
+                id=uuid7(),
                 type=kind,
                 occurred_at=product.updated_at,
                 aggregate_type=AggregateType.PRODUCT,

@@ -1,10 +1,12 @@
 """`Idempotency-Key` (IETF draft "The Idempotency-Key HTTP Header Field"): a retried request
 gets the first one's response instead of doing the work twice.
 
-A key is claimed by inserting its row in the same transaction that does the work, so the
-database settles every race, across replicas too: a concurrent duplicate waits on the
-claim until the first commits (then replays its response) or rolls back (then does the
-work itself). A request that fails leaves no key behind, so its retry runs afresh.
+A key is claimed by inserting its row, with the id of the order about to be placed, in the
+same transaction that places it, so the database settles every race, across replicas too: a
+concurrent duplicate waits on the claim until the first commits (then replays its response)
+or rolls back (then does the work itself). A request that fails leaves no key behind, so its
+retry runs afresh. A keyed order costs that one statement more than an unkeyed one: the key
+keeps no response, a replay renders the order as it was placed from its `order.placed` event.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ from datetime import timedelta
 
 from order_service.errors import IdempotencyKeyReused
 from order_service.orders import place
-from order_service.records import OrderRecord, Requested
-from order_service.store import Store
+from order_service.records import Requested
+from order_service.schemas import OrderOut
+from order_service.store import Connection, Store
 from order_service.store.idempotency_keys import (
+    StoredKey,
     StoredResponse,
     claim_key,
     delete_expired_keys,
     read_key,
-    store_response,
 )
+from order_service.store.orders import read_order
 from shared.batched_delete import Deleted, delete_in_batches
 from shared.database import utc_now
+from shared.identifiers import uuid7
 
 
 def order_fingerprint(requested: Sequence[Requested]) -> str:
@@ -54,28 +59,51 @@ async def place_order_once(
     key: str,
     *,
     ttl: timedelta,
-    respond: Callable[[OrderRecord], StoredResponse],
+    respond: Callable[[OrderOut], StoredResponse],
 ) -> tuple[StoredResponse, bool]:
-    """The response for this key: a new order's (as `respond` renders it, remembered with
-    the order), or the first request's again (True) for a retry.
+    """The response for this key: a new order's (as `respond` renders it), or for a retry
+    (True) the first request's again, rendered by `respond` from the order as it was placed.
 
     Raises `IdempotencyKeyReused` when the key came with other lines.
     """
     fingerprint = order_fingerprint(requested)
     async with store.writing() as connection:
         for _ in range(_CLAIM_ATTEMPTS):
-            if await claim_key(connection, user_id, key, fingerprint, ttl=ttl, now=utc_now()):
-                response = respond(await place(connection, user_id, requested))
-                await store_response(connection, user_id, key, response)
-                return response, False
+            order_id = uuid7()
+            if await claim_key(
+                connection, user_id, key, fingerprint, order_id, ttl=ttl, now=utc_now()
+            ):
+                order = await place(connection, user_id, requested, order_id=order_id)
+                return respond(OrderOut.model_validate(order)), False
             stored = await read_key(connection, user_id, key)
             if stored is not None:
                 if stored.request_fingerprint != fingerprint:
                     raise IdempotencyKeyReused(key)
-                if stored.response is None:
-                    raise RuntimeError("an idempotency key was committed without its response")
-                return stored.response, True
+                return await _replay(connection, stored, respond), True
     raise RuntimeError(f"idempotency key {key!r} could not be claimed or read")
+
+
+async def _replay(
+    connection: Connection, stored: StoredKey, respond: Callable[[OrderOut], StoredResponse]
+) -> StoredResponse:
+    """The first response again: the order as it was placed (its `order.placed` event), or
+    the response an older key kept whole.
+
+    Keys are meant to expire before their order's event is deleted (the key TTL is shorter
+    than the events' retention). Should the event be gone all the same, the retry gets the
+    order as it is now, still with 201 and its `Location`: the client learns which order
+    its request placed, at its current version, and no second order is placed.
+    """
+    if stored.placed is not None:
+        return respond(OrderOut.model_validate(stored.placed))
+    if stored.order_id is not None:
+        order = await read_order(connection, stored.order_id)
+        if order is not None:
+            return respond(OrderOut.model_validate(order))
+        raise RuntimeError(f"the order {stored.order_id} of an idempotency key is gone")
+    if stored.response is None:
+        raise RuntimeError("an idempotency key was committed without its order")
+    return stored.response
 
 
 async def forget_expired_keys(store: Store, *, batch_size: int) -> Deleted:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from order_service.money import CURRENCY, Money
 from shared.database import NAMING_CONVENTION, UTCDateTime, utc_now
+from shared.identifiers import uuid7
 
 
 class Base(DeclarativeBase):
@@ -42,7 +43,7 @@ class Product(Base):
         Index("ix_products_created_at_id", "created_at", "id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     price: Mapped[Decimal] = mapped_column(Money)
@@ -59,14 +60,15 @@ class Order(Base):
         CheckConstraint(
             "status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled')", name="status"
         ),
-        # The list queries: a user's orders newest first, everyone's for admins, and
-        # everyone's in one status (the admins' "what to ship" list).
+        # The list queries: a user's orders newest first (all of them, or in one status),
+        # everyone's for admins, and everyone's in one status (the admins' "what to ship").
         Index("ix_orders_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_orders_user_id_status_created_at_id", "user_id", "status", "created_at", "id"),
         Index("ix_orders_created_at_id", "created_at", "id"),
         Index("ix_orders_status_created_at_id", "status", "created_at", "id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     total: Mapped[Decimal] = mapped_column(Money)
@@ -104,7 +106,7 @@ class OrderLine(Base):
 
 
 class IdempotencyKey(Base):
-    """A client's `Idempotency-Key` with the response its first request got, for replays."""
+    """A client's `Idempotency-Key` with the order its first request placed, for replays."""
 
     __tablename__ = "idempotency_keys"
 
@@ -112,7 +114,9 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     # SHA-256 (hex) of the request: the same key with another request is refused.
     request_fingerprint: Mapped[str] = mapped_column(String(64))
-    # Empty only inside the transaction that claimed the key; it commits them with its order.
+    # The order the key placed: a replay answers with it as it was placed (its event).
+    order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The whole response, kept by keys stored before `order_id` was (revision 0006) only.
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     response_body: Mapped[str | None] = mapped_column(Text)
@@ -145,6 +149,13 @@ class Event(Base):
             "position",
             postgresql_where=text("user_id IS NOT NULL"),
             sqlite_where=text("user_id IS NOT NULL"),
+        ),
+        # An order as it was placed, for the replay of the Idempotency-Key that placed it.
+        Index(
+            "ix_events_order_placed_aggregate_id",
+            "aggregate_id",
+            postgresql_where=text("type = 'order.placed'"),
+            sqlite_where=text("type = 'order.placed'"),
         ),
         # Positions are never reused, even once the oldest events are deleted.
         {"sqlite_autoincrement": True},

@@ -34,6 +34,7 @@ from order_service.store.orders import (
 from order_service.store.stock import change_stock, ensure_products_exist, reserve_stock
 from shared.cursors import Cursor
 from shared.database import utc_now
+from shared.identifiers import uuid7
 from shared.pagination import Page
 from shared.tokens import Identity
 
@@ -68,16 +69,20 @@ def _may_see(viewer: Identity, order: OrderRecord) -> bool:
 
 
 async def place(
-    connection: Connection, user_id: uuid.UUID, requested: Sequence[Requested]
+    connection: Connection,
+    user_id: uuid.UUID,
+    requested: Sequence[Requested],
+    *,
+    order_id: uuid.UUID,
 ) -> OrderRecord:
-    """Reserve the stock and record the order with its prices as they are now, in the
-    caller's transaction: one statement per product, one for the order, one for its lines,
-    and one for the events (the order placed, each product's stock changed)."""
+    """Reserve the stock and record the order, as `order_id`, with its prices as they are
+    now, in the caller's transaction: one statement per product, one for the order, one for
+    its lines, and one for the events (the order placed, each product's stock changed)."""
     products = await reserve_stock(connection, requested)
     lines = _lines(requested, products)
     now = utc_now()
     order = OrderRecord(
-        id=uuid.uuid4(),
+        id=order_id,
         user_id=user_id,
         status=OrderStatus.PENDING,
         lines=lines,
@@ -97,7 +102,7 @@ async def place_order(
     store: Store, user_id: uuid.UUID, requested: Sequence[Requested]
 ) -> OrderRecord:
     async with store.writing() as connection:
-        return await place(connection, user_id, requested)
+        return await place(connection, user_id, requested, order_id=uuid7())
 
 
 async def get_order(store: Store, order_id: uuid.UUID, viewer: Identity) -> OrderRecord:

@@ -20,6 +20,7 @@ from order_service.store.products import (
     update_product,
 )
 from shared.database import utc_now
+from shared.identifiers import uuid7
 from shared.pagination import Page
 
 
@@ -29,7 +30,7 @@ async def add_product(
     """A new product; raises `SkuTaken`."""
     now = utc_now()
     product = ProductRecord(
-        id=uuid.uuid4(),
+        id=uuid7(),
         sku=sku,
         name=name,
         price=to_money(price),

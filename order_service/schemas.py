@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -169,7 +170,8 @@ class OrderOut(BaseModel):
     id: uuid.UUID
     user_id: uuid.UUID
     status: OrderStatus
-    items: list[OrderLineOut] = Field(validation_alias="lines")
+    # From a record's `lines`, or from the order as the API showed it (an event's data).
+    items: list[OrderLineOut] = Field(validation_alias=AliasChoices("lines", "items"))
     total: MoneyOut
     currency: str
     version: int

@@ -23,6 +23,7 @@ from order_service.store.webhooks import (
 )
 from order_service.webhook_addresses import AddressPolicy
 from shared.database import utc_now
+from shared.identifiers import uuid7
 from shared.pagination import Page
 
 # How long a rotated secret keeps signing beside its successor: receivers switch meanwhile.
@@ -42,7 +43,7 @@ async def register_endpoint(
     await policy.check(url)
     now = utc_now()
     endpoint = EndpointRecord(
-        id=uuid.uuid4(),
+        id=uuid7(),
         url=url,
         event_types=list(event_types),
         description=description,

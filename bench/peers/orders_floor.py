@@ -32,16 +32,21 @@ from starlette.routing import Route
 from order_service.idempotency import order_fingerprint
 from order_service.records import Requested
 from order_service.store.events import INSERT_EVENTS
-from order_service.store.idempotency_keys import CLAIM_KEY, READ_KEY, STORE_RESPONSE
+from order_service.store.idempotency_keys import CLAIM_KEY, READ_KEY
 from order_service.store.orders import INSERT_LINES, INSERT_ORDER, READ_ORDER
 from order_service.store.sql import JsonText, Query
 from order_service.store.stock import TAKE_STOCK
+from shared.identifiers import uuid7
 
 _NOT_STORED = {"Cache-Control": "no-store"}
 _KEY = re.compile(r'(?:[\x21\x23-\x5b\x5d-\x7e]{1,255}|"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")')
 _KEY_TTL = timedelta(seconds=86_400)  # the service's default
 _CLAIM = CLAIM_KEY["postgresql"]
 _CENT = Decimal("0.01")
+_ORDER_KEYS = (
+    "id", "user_id", "status", "items", "total", "currency", "version", "created_at", "updated_at"
+)  # fmt: skip
+_ITEM_KEYS = ("product_id", "sku", "name", "quantity", "unit_price", "line_total")
 
 
 class _Refused(Exception):
@@ -89,7 +94,7 @@ def _product(row: Mapping[str, Any]) -> str:
 
 def _event(kind: str, aggregate: str, row: Mapping[str, Any], data: str) -> dict[str, Any]:
     return {
-        "id": uuid.uuid4(), "type": kind, "occurred_at": row["updated_at"],
+        "id": uuid7(), "type": kind, "occurred_at": row["updated_at"],
         "aggregate_type": aggregate, "aggregate_id": row["id"],
         "aggregate_version": row["version"], "user_id": row.get("user_id"),
         "data": JsonText(data),
@@ -105,7 +110,9 @@ def _line(order_id: uuid.UUID, position: int, line: Requested, product: Any) -> 
     }  # fmt: skip
 
 
-async def _place(db: Any, user_id: uuid.UUID, requested: Sequence[Requested]) -> dict[str, Any]:
+async def _place(
+    db: Any, user_id: uuid.UUID, requested: Sequence[Requested], order_id: uuid.UUID
+) -> dict[str, Any]:
     """`order_service.orders.place`: the stock, the order, its lines, its events."""
     now = datetime.now(UTC)
     products: dict[uuid.UUID, Any] = {}
@@ -115,7 +122,6 @@ async def _place(db: Any, user_id: uuid.UUID, requested: Sequence[Requested]) ->
         if row is None:
             raise _Refused(409)
         products[line.product_id] = row
-    order_id = uuid.uuid4()
     lines = [
         _line(order_id, position, line, products[line.product_id])
         for position, line in enumerate(requested)
@@ -133,8 +139,21 @@ async def _place(db: Any, user_id: uuid.UUID, requested: Sequence[Requested]) ->
         kinds = ["product.stock_changed", "product.out_of_stock"][: 1 + (product["stock"] == 0)]
         events += [_event(kind, "product", product, _product(product)) for kind in kinds]
     await db.execute(*_run(INSERT_EVENTS.for_rows(len(events)), INSERT_EVENTS.parameters(events)))
+    return _created(order_id, body)
+
+
+def _created(order_id: uuid.UUID, body: str) -> dict[str, Any]:
     headers = {"Location": f"/orders/{order_id}", "ETag": '"1"'}
     return {"status_code": 201, "headers": headers, "body": body}
+
+
+def _as_placed(event_data: str) -> str:
+    """The order of an `order.placed` event (Postgres keeps JSON's keys in an order of its
+    own), as it was answered."""
+    data = json.loads(event_data)
+    order = {key: data[key] for key in _ORDER_KEYS}
+    order["items"] = [{key: item[key] for key in _ITEM_KEYS} for item in data["items"]]
+    return json.dumps(order, separators=(",", ":"), ensure_ascii=False)
 
 
 async def _place_once(
@@ -142,24 +161,17 @@ async def _place_once(
 ) -> tuple[dict[str, Any], bool]:
     """`order_service.idempotency.place_order_once`, in the caller's transaction."""
     fingerprint = order_fingerprint(requested)
-    where = {"key_user_id": user_id, "key_text": key}
     for _ in range(3):
-        now = datetime.now(UTC)
+        now, order_id = datetime.now(UTC), uuid7()
         claim = {"user_id": user_id, "key": key, "fingerprint": fingerprint, "now": now}
-        if await db.fetchval(*_run(_CLAIM, {**claim, "expires_at": now + _KEY_TTL})) is not None:
-            response = await _place(db, user_id, requested)
-            await db.execute(*_run(STORE_RESPONSE, {**where, **response}))
-            return response, False
-        stored = await db.fetchrow(*_run(READ_KEY, where))
+        claim |= {"order_id": order_id, "expires_at": now + _KEY_TTL}
+        if await db.fetchval(*_run(_CLAIM, claim)) is not None:
+            return await _place(db, user_id, requested, order_id), False
+        stored = await db.fetchrow(*_run(READ_KEY, {"user_id": user_id, "key": key}))
         if stored is not None:
             if stored["request_fingerprint"] != fingerprint:
                 raise _Refused(422)
-            response = {
-                "status_code": stored["status_code"],
-                "headers": json.loads(stored["response_headers"]),
-                "body": stored["response_body"],
-            }
-            return response, True
+            return _created(stored["order_id"], _as_placed(stored["data"])), True
     raise RuntimeError(f"idempotency key {key!r} could not be claimed or read")
 
 
@@ -208,7 +220,7 @@ async def create_order(request: Request) -> Response:
             raise _Refused(422)
         async with request.state.pool.acquire() as db, db.transaction():
             if key is None:
-                response, is_replay = await _place(db, user_id, requested), False
+                response, is_replay = await _place(db, user_id, requested, uuid7()), False
             else:
                 response, is_replay = await _place_once(db, user_id, requested, key.strip('"'))
     except _Refused as refused:

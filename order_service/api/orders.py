@@ -61,7 +61,7 @@ IdempotencyKey = Annotated[
 _NOT_STORED = {"Cache-Control": "no-store"}
 
 
-def _etag(order: OrderRecord) -> str:
+def _etag(order: OrderRecord | OrderOut) -> str:
     return f'"{order.version}"'
 
 
@@ -83,11 +83,13 @@ def _order_json(order: OrderRecord) -> Response:
     )
 
 
-def _created(order: OrderRecord) -> StoredResponse:
+def _created(order: OrderOut) -> StoredResponse:
+    """A placed order's answer; a replay renders the same from the order as it was placed,
+    so the two are the same bytes."""
     return StoredResponse(
         status_code=201,
         headers={"Location": f"/orders/{order.id}", "ETag": _etag(order)},
-        body=OrderOut.model_validate(order).model_dump_json(),
+        body=order.model_dump_json(),
     )
 
 
@@ -108,7 +110,8 @@ async def create_order(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if idempotency_key is None:
-        created = _created(await place_order(state["store"], identity.user_id, body.requested()))
+        order = await place_order(state["store"], identity.user_id, body.requested())
+        created = _created(OrderOut.model_validate(order))
         is_replay = False
     else:
         ttl = timedelta(seconds=state["settings"].idempotency_key_ttl_seconds)

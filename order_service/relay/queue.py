@@ -48,6 +48,7 @@ from order_service.store.webhooks import (
     note_failure,
     read_endpoint,
 )
+from shared.identifiers import uuid7
 
 # The webhooks' place in the feed (a row of `relay_cursors`).
 CURSOR = "webhooks"
@@ -143,7 +144,7 @@ async def record(
     """Log the attempt and move the delivery on: delivered, due again later, or given up."""
     leased = delivery.leased
     attempt = AttemptRecord(
-        id=uuid.uuid4(),
+        id=uuid7(),
         event_id=delivery.event.id,
         attempt=delivery.attempt,
         status_code=outcome.status_code,

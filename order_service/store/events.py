@@ -196,7 +196,7 @@ def feed_parameters(
 
 
 @cache
-def _feed(dialect_name: str, kinds: int | None, is_users: bool, is_after: bool) -> Query:
+def feed_statement(dialect_name: str, kinds: int | None, is_users: bool, is_after: bool) -> Query:
     statement = feed_query(dialect_name, kinds=kinds, is_users=is_users, is_after=is_after)
     return query(statement) if dialect_name == "postgresql" else sqlite_query(statement)
 
@@ -226,7 +226,7 @@ async def read_feed(
     """A page of settled events, oldest first. Its `next_cursor` is where to go on from,
     now or later: after its last event, or where it began when there is nothing new yet."""
     cursor = SequenceCursor.decode(after, scope) if after is not None else None
-    statement = _feed(
+    statement = feed_statement(
         connection.dialect_name,
         len(kinds) if kinds else None,
         user_id is not None,

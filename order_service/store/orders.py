@@ -101,8 +101,10 @@ def orders_page_query(
 
     One statement, so that each order and its lines are one snapshot: two statements under
     READ COMMITTED would each see their own, and an order changed between them would come
-    back with another state's lines. The page itself is served by the indexes on
-    (user_id, created_at, id), (created_at, id) and (status, created_at, id) in order.
+    back with another state's lines. The page itself is read in order from the index on
+    (user_id, created_at, id), (user_id, status, created_at, id), (created_at, id) or
+    (status, created_at, id): a page's worth of rows, whatever the other orders
+    (tests/order_service/test_listing_plans.py).
     """
     page = select(Order.id, *_ORDER_COLUMNS)
     if is_one_owners:
@@ -120,7 +122,9 @@ def orders_page_query(
 
 
 @cache
-def _orders_page(is_one_owners: bool, is_one_status: bool, is_after_a_cursor: bool) -> Query:
+def orders_page_statement(
+    is_one_owners: bool, is_one_status: bool, is_after_a_cursor: bool
+) -> Query:
     """Each shape of the page's statement, compiled once, when first asked for."""
     return query(
         orders_page_query(
@@ -140,7 +144,7 @@ async def read_orders_page(
     after: str | None,
     scope: str,
 ) -> Page[OrderRecord]:
-    statement = _orders_page(owner is not None, status is not None, after is not None)
+    statement = orders_page_statement(owner is not None, status is not None, after is not None)
     parameters = {
         "owner": owner,
         "status": status,

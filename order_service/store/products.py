@@ -48,7 +48,7 @@ _INSERT = {
         .returning(Product.id)
     ),
 }
-_PAGES = {
+PRODUCT_PAGES = {
     is_after: query(
         newest_first_page(
             select(*PRODUCT_COLUMNS),
@@ -87,7 +87,7 @@ async def read_products_page(
     connection: Connection, *, limit: int, after: str | None
 ) -> Page[ProductRecord]:
     parameters = page_parameters(limit=limit, after=after, scope=PRODUCTS_SCOPE)
-    rows = await connection.fetch(_PAGES[after is not None], parameters)
+    rows = await connection.fetch(PRODUCT_PAGES[after is not None], parameters)
     return page_of([product_of(row) for row in rows], limit, PRODUCTS_SCOPE)
 
 

@@ -105,7 +105,7 @@ async def delete_endpoint(connection: Connection, endpoint_id: uuid.UUID) -> boo
 
 
 _ATTEMPT_FIELDS = tuple(AttemptRecord.__dataclass_fields__)
-_ATTEMPTS_PAGES = {
+ATTEMPTS_PAGES = {
     is_after: query(
         newest_first_page(
             select(*(getattr(WebhookAttempt, name) for name in _ATTEMPT_FIELDS)).where(
@@ -133,7 +133,7 @@ async def read_attempts_page(
         "endpoint_id": endpoint_id,
         **page_parameters(limit=limit, after=after, scope=scope),
     }
-    rows = await connection.fetch(_ATTEMPTS_PAGES[after is not None], parameters)
+    rows = await connection.fetch(ATTEMPTS_PAGES[after is not None], parameters)
     items = [
         AttemptRecord(**{field: row[field] for field in _ATTEMPT_FIELDS}) for row in rows[:limit]
     ]

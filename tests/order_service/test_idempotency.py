@@ -10,15 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
-from order_service.idempotency import forget_expired_keys
-from order_service.models import IdempotencyKey, Order
+from order_service.idempotency import forget_expired_keys, order_fingerprint
+from order_service.models import Event, IdempotencyKey, Order
+from order_service.records import Requested
 from order_service.store import Store
 from shared.database import create_engine
-from tests.order_service.conftest import Catalogue, stock_of
+from tests.order_service.conftest import Catalogue, act, stock_of
 from tests.support.apps import app_client
 from tests.support.database import session_on
 
@@ -65,6 +66,92 @@ async def test_a_retry_replays_the_first_response_and_creates_nothing(
     assert "idempotent-replayed" not in first.headers
     assert await count_orders(orders_database_url) == 1
     assert await stock_of(orders_client, alice, product["id"]) == 9
+
+
+async def test_a_retry_replays_the_order_as_it_was_placed_byte_for_byte(
+    orders_client: httpx.AsyncClient, alice: dict[str, str], catalogue: Catalogue
+) -> None:
+    product = await catalogue.add(name="Crème brûlée “maison”, 1 kg", price="7.05")
+    first = await post_order(orders_client, alice, order_body(product, 3))
+    paid = await act(orders_client, alice, first.json(), "pay")
+    assert paid.json()["version"] == 2
+
+    retry = await post_order(orders_client, alice, order_body(product, 3))
+
+    assert retry.status_code == 201
+    assert retry.content == first.content
+    for header in ("location", "etag", "content-type", "cache-control"):
+        assert retry.headers[header] == first.headers[header]
+    assert retry.headers["etag"] == '"1"'
+
+
+async def test_a_key_keeps_the_order_it_placed_not_its_response(
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+    product: dict[str, Any],
+    orders_database_url: str,
+) -> None:
+    first = await post_order(orders_client, alice, order_body(product))
+
+    async with session_on(orders_database_url) as session:
+        [key] = (await session.scalars(select(IdempotencyKey))).all()
+    assert key.order_id == uuid.UUID(first.json()["id"])
+    assert (key.status_code, key.response_headers, key.response_body) == (None, None, None)
+
+
+async def test_a_key_stored_with_its_whole_response_still_replays_it(
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+    alice_id: uuid.UUID,
+    product: dict[str, Any],
+    orders_database_url: str,
+) -> None:
+    """Keys stored before they recorded their order kept the response itself."""
+    requested = [Requested(product_id=uuid.UUID(product["id"]), quantity=1)]
+    now = datetime.now(UTC)
+    async with session_on(orders_database_url) as session, session.begin():
+        session.add(
+            IdempotencyKey(
+                user_id=alice_id,
+                key="stored-before",
+                request_fingerprint=order_fingerprint(requested),
+                status_code=201,
+                response_headers={"Location": "/orders/earlier", "ETag": '"1"'},
+                response_body='{"id":"earlier"}',
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+
+    retry = await post_order(orders_client, alice, order_body(product), key="stored-before")
+
+    assert retry.status_code == 201
+    assert retry.content == b'{"id":"earlier"}'
+    assert retry.headers["location"] == "/orders/earlier"
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert await count_orders(orders_database_url) == 0
+
+
+async def test_a_retry_after_the_placed_event_was_deleted_gets_the_order_as_it_is_now(
+    orders_client: httpx.AsyncClient,
+    alice: dict[str, str],
+    product: dict[str, Any],
+    orders_database_url: str,
+) -> None:
+    first = await post_order(orders_client, alice, order_body(product))
+    await act(orders_client, alice, first.json(), "pay")
+    async with session_on(orders_database_url) as session, session.begin():
+        await session.execute(delete(Event))
+
+    retry = await post_order(orders_client, alice, order_body(product))
+
+    now = await orders_client.get(first.headers["location"], headers=alice)
+    assert retry.status_code == 201
+    assert retry.content == now.content
+    assert retry.headers["location"] == first.headers["location"]
+    assert retry.headers["etag"] == '"2"'
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert await count_orders(orders_database_url) == 1
 
 
 async def test_the_same_json_written_differently_is_the_same_request(

@@ -96,8 +96,9 @@ async def explain(database_url: str, statement: Any) -> str:
 USER_ID = uuid.uuid4()
 
 
-BY_USER, BY_TIME, BY_STATUS = (
+BY_USER, BY_USER_AND_STATUS, BY_TIME, BY_STATUS = (
     "ix_orders_user_id_created_at_id",
+    "ix_orders_user_id_status_created_at_id",
     "ix_orders_created_at_id",
     "ix_orders_status_created_at_id",
 )
@@ -107,8 +108,9 @@ BY_USER, BY_TIME, BY_STATUS = (
     ("owner", "status", "indexes"),
     [
         (USER_ID, None, {BY_USER}),
-        # Either index serves this order; which is cheaper depends on the data.
-        (USER_ID, OrderStatus.PAID, {BY_USER, BY_STATUS}),
+        # Its own index: reading another's would discard the user's other statuses, or the
+        # status's other users (test_listing_plans.py shows it on skewed data).
+        (USER_ID, OrderStatus.PAID, {BY_USER_AND_STATUS}),
         (None, None, {BY_TIME}),
         (None, OrderStatus.PAID, {BY_STATUS}),
     ],

@@ -1,0 +1,1 @@
+"""The order service at two sizes of data, side by side (`make bench-scale`)."""

@@ -1,0 +1,113 @@
+"""The clean-up of expired idempotency keys while customers check out: `POST /orders` (with
+keys) measured with the service's own job, `forget_expired_keys`, deleting a backlog of
+expired keys beside it, against the same run without."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from bench.scale.load import Shape, add_expired_keys
+from bench.scale.load_generator import run_requests
+from bench.scale.operations import Operation
+from bench.wrk import Measurement
+from order_service.config import OrdersSettings
+from order_service.idempotency import forget_expired_keys
+from order_service.store import Store
+from shared.database import create_engine
+
+
+@dataclass(frozen=True)
+class CleanupRun:
+    expired_keys: int
+    seconds: float
+    error: str | None
+    keys_left: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "expired_keys": self.expired_keys,
+            "seconds": round(self.seconds, 3),
+            "failed": self.error is not None,
+            "error": self.error,
+            # Of those expired when the clean-up began.
+            "expired_keys_left": self.keys_left,
+        }
+
+
+async def _expired_keys(dsn: str, by: datetime) -> int:
+    """Keys that had expired by `by` (the live keys of the load's last day keep expiring as
+    the benchmark runs: those are the next clean-up's)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM idempotency_keys WHERE expires_at <= $1", by
+        )
+    finally:
+        await connection.close()
+    return count
+
+
+async def _clean_up(dsn: str) -> tuple[float, str | None]:
+    """The service's job, with the service's settings (its statement timeout included)."""
+    started = time.monotonic()
+    error = None
+    settings = OrdersSettings(database_url=dsn)
+    async with Store(create_engine(settings), settings=settings) as store:
+        try:
+            await forget_expired_keys(store, batch_size=settings.housekeeping_batch_size)
+        except Exception as failure:
+            error = repr(failure)
+    return time.monotonic() - started, error
+
+
+async def _checkout_beside_clean_up(
+    operation: Operation, dsn: str, *, seconds: float, connections: int
+) -> tuple[Measurement, float, str | None, int]:
+    load = asyncio.to_thread(
+        run_requests, operation.requests, seconds=seconds, connections=connections
+    )
+    started_at = datetime.now(UTC)
+    measured, (took, error) = await asyncio.gather(load, _clean_up(dsn))
+    return measured, took, error, await _expired_keys(dsn, started_at)
+
+
+def checkout_during_cleanup(
+    checkout: Operation,
+    dsn: str,
+    shape: Shape,
+    *,
+    expired_keys: int,
+    seconds: float,
+    connections: int,
+) -> dict[str, Any]:
+    asyncio.run(add_expired_keys(dsn, shape, expired_keys))
+    without = run_requests(checkout.requests, seconds=seconds, connections=connections)
+    during, took, error, left = asyncio.run(
+        _checkout_beside_clean_up(checkout, dsn, seconds=seconds, connections=connections)
+    )
+    run = CleanupRun(expired_keys, took, error, left)
+    return {
+        "operation": checkout.name,
+        "without": _latency(without),
+        "during": _latency(during),
+        "p99_ratio": round(during.p99_ms / without.p99_ms, 3) if without.p99_ms else None,
+        # The share of the measured window the clean-up ran in (1 when it outlasted it).
+        "cleanup_share_of_window": round(min(1.0, took / max(seconds, 1.0)), 3),
+        "cleanup": run.as_dict(),
+    }
+
+
+def _latency(measured: Measurement) -> dict[str, float]:
+    return {
+        "requests": measured.requests,
+        "errors": measured.errors,
+        "rps": round(measured.rps, 1),
+        "p50_ms": round(measured.p50_ms, 3),
+        "p99_ms": round(measured.p99_ms, 3),
+    }
