@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from order_service.documents import OrderDocument
 from order_service.lifecycle import Action
 from order_service.records import (
     AggregateType,
@@ -17,7 +18,7 @@ from order_service.records import (
     OrderRecord,
     ProductRecord,
 )
-from order_service.schemas import OrderOut, ProductOut
+from order_service.schemas import ProductOut
 from shared.identifiers import uuid7
 
 # What a user may read: the events of their own orders.
@@ -32,8 +33,8 @@ ACTION_EVENTS = {
 }
 
 
-def order_event(kind: EventType, order: OrderRecord) -> EventRecord:
-    """`kind` happened to `order`, which is now as given."""
+def order_event(kind: EventType, order: OrderRecord, document: OrderDocument) -> EventRecord:
+    """`kind` happened to `order`, which is now as given (and as `document` shows it)."""
     return EventRecord(
         id=uuid7(),
         type=kind,
@@ -43,7 +44,7 @@ def order_event(kind: EventType, order: OrderRecord) -> EventRecord:
         aggregate_version=order.version,
         user_id=order.user_id,
         # As GET /orders/{id} answers it, so that a consumer needs no second request.
-        data=OrderOut.model_validate(order).model_dump(mode="json"),
+        data=document.json,
     )
 
 

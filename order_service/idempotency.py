@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from order_service.documents import OrderDocument
 from order_service.errors import IdempotencyKeyReused
 from order_service.orders import place
 from order_service.records import Requested
-from order_service.schemas import OrderOut
 from order_service.store import Connection, Store
 from order_service.store.idempotency_keys import (
     StoredKey,
@@ -59,7 +59,7 @@ async def place_order_once(
     key: str,
     *,
     ttl: timedelta,
-    respond: Callable[[OrderOut], StoredResponse],
+    respond: Callable[[OrderDocument], StoredResponse],
 ) -> tuple[StoredResponse, bool]:
     """The response for this key: a new order's (as `respond` renders it), or for a retry
     (True) the first request's again, rendered by `respond` from the order as it was placed.
@@ -73,8 +73,8 @@ async def place_order_once(
             if await claim_key(
                 connection, user_id, key, fingerprint, order_id, ttl=ttl, now=utc_now()
             ):
-                order = await place(connection, user_id, requested, order_id=order_id)
-                return respond(OrderOut.model_validate(order)), False
+                document = await place(connection, user_id, requested, order_id=order_id)
+                return respond(document), False
             stored = await read_key(connection, user_id, key)
             if stored is not None:
                 if stored.request_fingerprint != fingerprint:
@@ -84,7 +84,7 @@ async def place_order_once(
 
 
 async def _replay(
-    connection: Connection, stored: StoredKey, respond: Callable[[OrderOut], StoredResponse]
+    connection: Connection, stored: StoredKey, respond: Callable[[OrderDocument], StoredResponse]
 ) -> StoredResponse:
     """The first response again: the order as it was placed (its `order.placed` event), or
     the response an older key kept whole.
@@ -95,11 +95,11 @@ async def _replay(
     its request placed, at its current version, and no second order is placed.
     """
     if stored.placed is not None:
-        return respond(OrderOut.model_validate(stored.placed))
+        return respond(OrderDocument.of(stored.placed))
     if stored.order_id is not None:
         order = await read_order(connection, stored.order_id)
         if order is not None:
-            return respond(OrderOut.model_validate(order))
+            return respond(OrderDocument.of(order))
         raise RuntimeError(f"the order {stored.order_id} of an idempotency key is gone")
     if stored.response is None:
         raise RuntimeError("an idempotency key was committed without its order")

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
+from order_service.documents import OrderDocument
 from order_service.errors import OrderNotFound, StaleOrder
 from order_service.events import ACTION_EVENTS, order_event, stock_events
 from order_service.lifecycle import (
@@ -74,7 +75,7 @@ async def place(
     requested: Sequence[Requested],
     *,
     order_id: uuid.UUID,
-) -> OrderRecord:
+) -> OrderDocument:
     """Reserve the stock and record the order, as `order_id`, with its prices as they are
     now, in the caller's transaction: one statement per product, one for the order, one for
     its lines, and one for the events (the order placed, each product's stock changed)."""
@@ -93,14 +94,15 @@ async def place(
         updated_at=now,
     )
     await insert_order(connection, order)
-    placed = order_event(EventType.ORDER_PLACED, order)
+    document = OrderDocument.of(order)
+    placed = order_event(EventType.ORDER_PLACED, order, document)
     await insert_events(connection, [placed, *stock_events(products.values())])
-    return order
+    return document
 
 
 async def place_order(
     store: Store, user_id: uuid.UUID, requested: Sequence[Requested]
-) -> OrderRecord:
+) -> OrderDocument:
     async with store.writing() as connection:
         return await place(connection, user_id, requested, order_id=uuid7())
 
@@ -176,7 +178,7 @@ async def change_order(
     requested: Sequence[Requested],
     *,
     versions: Versions = None,
-) -> OrderRecord:
+) -> OrderDocument:
     """Give a pending order new lines at today's prices, moving stock by the difference."""
     async with store.writing() as connection:
         order = await _lock_to_change(connection, order_id, viewer, versions)
@@ -191,9 +193,10 @@ async def change_order(
         lines = _lines(requested, products)
         order = await replace_lines(connection, order, lines, total=_total(lines), now=utc_now())
         moved = [products[product_id] for product_id in products if difference[product_id]]
-        changed = order_event(EventType.ORDER_CHANGED, order)
+        document = OrderDocument.of(order)
+        changed = order_event(EventType.ORDER_CHANGED, order, document)
         await insert_events(connection, [changed, *stock_events(moved)])
-        return order
+        return document
 
 
 async def act_on_order(
@@ -203,7 +206,7 @@ async def act_on_order(
     action: Action,
     *,
     versions: Versions = None,
-) -> OrderRecord:
+) -> OrderDocument:
     """Move the order on (cancelling gives its units back); raises `InvalidTransition`."""
     async with store.writing() as connection:
         order = await _lock_to_change(connection, order_id, viewer, versions, action)
@@ -214,6 +217,7 @@ async def act_on_order(
                 connection, {line.product_id: -line.quantity for line in order.lines}
             )
         order = await change_status(connection, order, status, now=utc_now())
-        acted = order_event(ACTION_EVENTS[action], order)
+        document = OrderDocument.of(order)
+        acted = order_event(ACTION_EVENTS[action], order, document)
         await insert_events(connection, [acted, *stock_events(moved.values())])
-        return order
+        return document

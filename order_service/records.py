@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from order_service.lifecycle import OrderStatus
+
+if TYPE_CHECKING:
+    from order_service.store.sql import JsonText
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,8 @@ class EventRecord:
     aggregate_version: int
     # The order's owner, who may read its events; None for a product's.
     user_id: uuid.UUID | None
-    data: dict[str, Any]
+    # Read back as Python values; written as the text the change's answer carries.
+    data: dict[str, Any] | JsonText
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from order_service.api.dependencies import State
+from order_service.documents import OrderDocument
 from order_service.idempotency import place_order_once
 from order_service.lifecycle import ALLOWED_ACTORS, Action, Actor, OrderStatus
 from order_service.orders import (
@@ -20,7 +21,6 @@ from order_service.orders import (
     list_orders,
     place_order,
 )
-from order_service.records import OrderRecord
 from order_service.schemas import OrderLinesIn, OrderOut, OrderPage
 from order_service.store.idempotency_keys import StoredResponse
 from shared.identity import CurrentIdentity
@@ -61,7 +61,7 @@ IdempotencyKey = Annotated[
 _NOT_STORED = {"Cache-Control": "no-store"}
 
 
-def _etag(order: OrderRecord | OrderOut) -> str:
+def _etag(order: OrderDocument) -> str:
     return f'"{order.version}"'
 
 
@@ -73,23 +73,21 @@ def _versions(if_match: str | None) -> Versions:
     return frozenset(int(tag[1:-1]) for tag in tags if tag[1:-1].isdigit() and tag[0] == '"')
 
 
-def _order_json(order: OrderRecord) -> Response:
-    """The order as its JSON, validated and serialised once (FastAPI's `response_model`
-    path would validate it a second time); `response_model` still documents it."""
+def _order_json(order: OrderDocument) -> Response:
+    """The order's document as it was rendered (FastAPI's `response_model` path would
+    validate it a second time); `response_model` still documents it."""
     return Response(
-        OrderOut.model_validate(order).model_dump_json(),
-        headers={"ETag": _etag(order), **_NOT_STORED},
-        media_type="application/json",
+        order.json, headers={"ETag": _etag(order), **_NOT_STORED}, media_type="application/json"
     )
 
 
-def _created(order: OrderOut) -> StoredResponse:
+def _created(order: OrderDocument) -> StoredResponse:
     """A placed order's answer; a replay renders the same from the order as it was placed,
     so the two are the same bytes."""
     return StoredResponse(
         status_code=201,
         headers={"Location": f"/orders/{order.id}", "ETag": _etag(order)},
-        body=order.model_dump_json(),
+        body=order.json,
     )
 
 
@@ -110,8 +108,7 @@ async def create_order(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if idempotency_key is None:
-        order = await place_order(state["store"], identity.user_id, body.requested())
-        created = _created(OrderOut.model_validate(order))
+        created = _created(await place_order(state["store"], identity.user_id, body.requested()))
         is_replay = False
     else:
         ttl = timedelta(seconds=state["settings"].idempotency_key_ttl_seconds)
@@ -168,7 +165,7 @@ async def browse_orders(
     responses={200: sends("ETag", "Cache-Control")},
 )
 async def show_order(order_id: uuid.UUID, state: State, identity: CurrentIdentity) -> Response:
-    return _order_json(await get_order(state["store"], order_id, identity))
+    return _order_json(OrderDocument.of(await get_order(state["store"], order_id, identity)))
 
 
 @router.patch(

@@ -223,22 +223,30 @@ class SQLAlchemyConnection:
         return self.connection.dialect.name
 
     async def fetch(self, query: Query, params: Params = _NO_PARAMS) -> Sequence[Row]:
-        result = await self.connection.execute(query.statement, dict(params))
+        result = await self.connection.execute(query.statement, _as_values(params))
         return cast(Sequence[Row], result.mappings().all())
 
     async def fetchrow(self, query: Query, params: Params = _NO_PARAMS) -> Row | None:
-        result = await self.connection.execute(query.statement, dict(params))
+        result = await self.connection.execute(query.statement, _as_values(params))
         return cast(Row | None, result.mappings().first())
 
     async def fetchval(self, query: Query, params: Params = _NO_PARAMS) -> Any:
-        return (await self.connection.execute(query.statement, dict(params))).scalar()
+        return (await self.connection.execute(query.statement, _as_values(params))).scalar()
 
     async def execute(self, query: Query, params: Params = _NO_PARAMS) -> int:
-        result = await self.connection.execute(query.statement, dict(params))
+        result = await self.connection.execute(query.statement, _as_values(params))
         return int(getattr(result, "rowcount", 0))
 
     async def executemany(self, query: Query, rows: Sequence[Params]) -> None:
-        await self.connection.execute(query.statement, [dict(row) for row in rows])
+        await self.connection.execute(query.statement, [_as_values(row) for row in rows])
 
     async def insert_rows(self, insert: RowsInsert, rows: Sequence[Params]) -> None:
-        await self.connection.execute(insert_into(insert.table), [dict(row) for row in rows])
+        await self.connection.execute(insert_into(insert.table), [_as_values(row) for row in rows])
+
+
+def _as_values(params: Params) -> dict[str, Any]:
+    """SQLAlchemy renders JSON itself: JSON already rendered is given to it as the value."""
+    return {
+        name: json.loads(value) if isinstance(value, JsonText) else value
+        for name, value in params.items()
+    }

@@ -3,6 +3,7 @@ the service makes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -19,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
+from order_service.housekeeping import delete_expired_records
 from order_service.lifecycle import OrderStatus
 from order_service.models import Product
 from order_service.state import OrdersState
+from order_service.store import Store
 from order_service.store.orders import orders_page_query
 from shared.pagination import newest_first_page
 from tests.order_service.conftest import Catalogue, place_order
@@ -47,8 +50,20 @@ def counting_statements(engine: AsyncEngine) -> Iterator[list[str]]:
 @pytest.fixture
 async def client_and_state(
     orders_settings: OrdersSettings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, OrdersState]]:
+    # The service's first clean-up runs beside the first requests: statements are counted
+    # once it is done.
+    cleaned_up = asyncio.Event()
+
+    async def clean_up_and_tell(store: Store, settings: OrdersSettings) -> None:
+        await delete_expired_records(store, settings)
+        cleaned_up.set()
+
+    monkeypatch.setattr("order_service.app.delete_expired_records", clean_up_and_tell)
     async with running_app(create_app(orders_settings), "http://orders.test") as running:
+        async with asyncio.timeout(30):
+            await cleaned_up.wait()
         yield running
 
 
