@@ -25,33 +25,41 @@ DEADLINE_SECONDS = 90.0
 Document = dict[str, Any]
 
 
-async def _read_while(
-    is_writing: asyncio.Event, read: Callable[[], Awaitable[list[Document]]]
-) -> list[Document]:
-    """Everything `read` returns, called over and over until the writer is done."""
-    seen: list[Document] = []
-    while is_writing.is_set():
-        seen.extend(await read())
-    return seen
+Writer = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
 
 
 async def _concurrently(
-    write: Callable[[], Awaitable[None]], read: Callable[[], Awaitable[list[Document]]]
+    write: Writer, read: Callable[[], Awaitable[list[Document]]]
 ) -> list[Document]:
-    """Run `write` once, with `READERS` readers reading until it is done; what they read."""
-    is_writing = asyncio.Event()
-    is_writing.set()
+    """Run `write` once, with `READERS` readers reading over and over until it is done; what
+    they read. The writer is given a wait for the readers' next read, to call between its
+    changes: readers land between changes however busy the machine (a lone writer could
+    otherwise run through them all before a reader is scheduled)."""
+    is_writing = True
+    has_read = asyncio.Event()
+    seen: list[Document] = []
+
+    async def keep_reading() -> None:
+        while is_writing:
+            seen.extend(await read())
+            has_read.set()
+
+    async def next_read() -> None:
+        has_read.clear()
+        await has_read.wait()
 
     async def write_then_stop() -> None:
+        nonlocal is_writing
         try:
-            await write()
+            await write(next_read)
         finally:
-            is_writing.clear()
+            is_writing = False
 
     async with asyncio.timeout(DEADLINE_SECONDS), asyncio.TaskGroup() as tasks:
-        readers = [tasks.create_task(_read_while(is_writing, read)) for _ in range(READERS)]
+        for _ in range(READERS):
+            tasks.create_task(keep_reading())
         tasks.create_task(write_then_stop())
-    return [document for reader in readers for document in reader.result()]
+    return seen
 
 
 def _lines_of(order: Document) -> list[tuple[str, int]]:
@@ -71,7 +79,7 @@ async def products(catalogue: Catalogue) -> list[Document]:
 
 async def _order_changed_over_and_over(
     client: httpx.AsyncClient, who: dict[str, str], products: list[Document]
-) -> tuple[Callable[[], Awaitable[None]], dict[int, list[tuple[str, int]]]]:
+) -> tuple[Writer, dict[int, list[tuple[str, int]]]]:
     """An order, and a writer that gives it new lines `CHANGES` times: each version has lines
     (and so a total) of its own. Returns the writer and, once it has run, every version's
     lines."""
@@ -79,7 +87,7 @@ async def _order_changed_over_and_over(
     placed = (await place_order(client, who, (cheap, 1), (dear, 1))).json()
     lines_by_version = {placed["version"]: _lines_of(placed)}
 
-    async def write() -> None:
+    async def write(next_read: Callable[[], Awaitable[None]]) -> None:
         for change in range(CHANGES):
             items = [
                 {"product_id": cheap["id"], "quantity": 1 + change % 7},
@@ -91,6 +99,7 @@ async def _order_changed_over_and_over(
             assert response.status_code == 200, response.text
             changed = response.json()
             lines_by_version[changed["version"]] = _lines_of(changed)
+            await next_read()
 
     return write, lines_by_version
 
@@ -145,7 +154,7 @@ async def test_every_listed_product_is_one_state_of_it(
     product = await catalogue.add(name="v0", price="1.00", stock=0)
     await catalogue.add()
 
-    async def write() -> None:
+    async def write(next_read: Callable[[], Awaitable[None]]) -> None:
         for change in range(1, CHANGES + 1):
             # Name, price and stock change together: a reader must see all three or none.
             fields = {"name": f"v{change}", "price": f"{change}.00", "stock": change}
@@ -153,6 +162,7 @@ async def test_every_listed_product_is_one_state_of_it(
                 f"/products/{product['id']}", json=fields, headers=admin
             )
             assert response.status_code == 200, response.text
+            await next_read()
 
     async def list_products() -> list[Document]:
         response = await orders_client.get("/products", headers=alice)
