@@ -90,16 +90,12 @@ class ProductCreate(BaseModel):
     stock: Stock
 
 
-class ProductUpdate(BaseModel):
-    """Any of the fields; those left out keep their value."""
+class PartialChange(BaseModel):
+    """A PATCH body: any of the fields, none null; those left out keep their value."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: ProductName | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
-    price: Price | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
-    stock: Stock | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
-
-    @field_validator("name", "price", "stock", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -107,7 +103,16 @@ class ProductUpdate(BaseModel):
         return value
 
     def changes(self) -> dict[str, object]:
+        """The fields the client sent."""
         return self.model_dump(exclude_unset=True)
+
+
+class ProductUpdate(PartialChange):
+    """Any of the fields; those left out keep their value."""
+
+    name: ProductName | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
+    price: Price | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
+    stock: Stock | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
 
 
 class ProductOut(BaseModel):
@@ -253,10 +258,8 @@ class WebhookEndpointIn(BaseModel):
     description: Description = ""
 
 
-class WebhookEndpointChange(BaseModel):
+class WebhookEndpointChange(PartialChange):
     """Any of the fields; those left out keep their value."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: WebhookUrl | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_left_out)
     event_types: EventTypesIn | SkipJsonSchema[None] = Field(
@@ -270,16 +273,6 @@ class WebhookEndpointChange(BaseModel):
         description="`true` enables a disabled endpoint again (and clears why).",
         json_schema_extra=_left_out,
     )
-
-    @field_validator("url", "event_types", "description", "enabled", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out, but not null")
-        return value
-
-    def changes(self) -> dict[str, object]:
-        return self.model_dump(exclude_unset=True)
 
 
 class WebhookEndpointOut(BaseModel):
