@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Literal
 
 from argon2 import PasswordHasher
-from opentelemetry import trace
 from opentelemetry.trace import Tracer
+
+from shared.trace_ids import is_recording_trace
 
 
 class TracedPasswordHasher(PasswordHasher):
@@ -32,13 +33,13 @@ class TracedPasswordHasher(PasswordHasher):
         return traced
 
     def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
-        if not trace.get_current_span().is_recording():
+        if not is_recording_trace():
             return super().hash(password, salt=salt)
         with self.tracer.start_as_current_span("hash password", attributes=self._cost()):
             return super().hash(password, salt=salt)
 
     def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
-        if not trace.get_current_span().is_recording():
+        if not is_recording_trace():
             return super().verify(hash, password)
         # A mismatch raises through the span: a wrong password, not a failure of the service.
         with self.tracer.start_as_current_span(

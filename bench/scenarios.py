@@ -20,7 +20,7 @@ class Scenario:
     server: str
     # The process whose connections' Postgres backends' CPU time per request is reported too.
     database_client: str | None = None
-    # Measured in every round (beside its floor), not in the first only.
+    # Measured in every round (beside its floor or its untraced twin), not in the first only.
     every_round: bool = False
 
 
@@ -60,6 +60,7 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
             Load(urls["orders_traced"] + order_path, headers=bearer),
             server="orders_traced",
             database_client="orders_traced",
+            every_round=True,
         ),
         Scenario(
             "orders_via_gateway",
@@ -139,12 +140,14 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
             "6. the gateway (token checked, from its verified-token cache), trivial upstream",
             Load(urls["gateway_only"] + "/orders/1", headers=bearer),
             server="gateway_only",
+            every_round=True,
         ),
         Scenario(
             "gateway_only_traced",
             "6t. the same, tracing on (default sampling ratio)",
             Load(urls["gateway_only_traced"] + "/orders/1", headers=bearer),
             server="gateway_only_traced",
+            every_round=True,
         ),
         Scenario(
             "naive_httpx_peer",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from operator import attrgetter
 
 import httpx
 from starlette.requests import ClientDisconnect
@@ -29,6 +30,7 @@ from shared.problem_types import (
 )
 from shared.problems import Problem
 from shared.request_context import current_request_id
+from shared.trace_ids import current_request_trace, sampled_trace_exemplar
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +44,16 @@ def body_too_large(limit: int) -> Problem:
 
 class Forwarder:
     def __init__(
-        self, metrics: GatewayMetrics, settings: GatewaySettings, exemplar: Exemplar | None = None
+        self, metrics: GatewayMetrics, settings: GatewaySettings, *, traced: bool = False
     ) -> None:
+        """`traced`: for requests of sampled traces, each upstream call a span, each duration
+        observed with its trace."""
         self.metrics = metrics
         self.settings = settings
-        # While tracing is on: the trace an upstream's duration is observed with.
-        self.exemplar = exemplar
+        self.exemplar: Exemplar | None = sampled_trace_exemplar if traced else None
+        self.transport_of: Callable[[Upstream], httpx.AsyncBaseTransport] = attrgetter(
+            "traced_transport" if traced else "transport"
+        )
         self._timeouts: dict[ProxyRoute, dict[str, float | None]] = {}
         # Looked up once: `labels()` takes a lock and builds its key on every call.
         self._upstream_duration: dict[str, Callable[[float, dict[str, str] | None], None]] = {}
@@ -104,6 +110,7 @@ class Forwarder:
             request_id=current_request_id() or "",
             client_address=exchange.client_address,
             scheme=scope["scheme"],
+            trace=current_request_trace(),
         )
         body = (
             None
@@ -130,8 +137,9 @@ class Forwarder:
         """Send; once more when that cannot do a request twice: the connection was never made
         (nothing was sent), or the method is idempotent and has no body to replay."""
         upstream = exchange.upstream
+        transport = self.transport_of(upstream)
         try:
-            return await upstream.transport.handle_async_request(build())
+            return await transport.handle_async_request(build())
         except (httpx.ConnectError, httpx.ConnectTimeout):
             pass
         except (httpx.ReadError, httpx.RemoteProtocolError):
@@ -140,7 +148,7 @@ class Forwarder:
             if exchange.method not in IDEMPOTENT_METHODS or exchange.body is not None:
                 raise
         self.metrics.upstream_retries.labels(upstream.name).inc()
-        return await upstream.transport.handle_async_request(build())
+        return await transport.handle_async_request(build())
 
     def _timeout(self, route: ProxyRoute) -> dict[str, float | None]:
         """The route's httpx timeouts, worked out on its first request."""

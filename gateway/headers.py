@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.tokens import Identity
+from shared.trace_ids import RenderedTrace
 
 # RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP = frozenset(
@@ -34,6 +35,9 @@ ASSERTED_BY_GATEWAY = frozenset(
         b"host",
     }
 )
+
+# W3C Trace Context: a tracing gateway's span supersedes the client's as the upstream's parent.
+_TRACE_CONTEXT = frozenset({b"traceparent", b"tracestate"})
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -79,10 +83,14 @@ def upstream_request_headers(
     request_id: str,
     client_address: str | None,
     scheme: str,
+    trace: RenderedTrace | None = None,
 ) -> RawHeaders:
     """The client's headers minus hop-by-hop and asserted ones, plus what the gateway vouches
-    for: the request id, the forwarding chain and the verified identity."""
+    for: the request id, the forwarding chain and the verified identity; and, while the
+    gateway traces, its request's `trace` instead of the client's own trace context."""
     dropped = _NEVER_UPSTREAM | _connection_named(client_headers)
+    if trace is not None:
+        dropped |= _TRACE_CONTEXT
     host = next((value for name, value in client_headers if name.lower() == b"host"), None)
     headers = _without(client_headers, dropped)
     headers.append((b"x-request-id", request_id.encode()))
@@ -94,6 +102,10 @@ def upstream_request_headers(
     if identity is not None:
         headers.append((b"x-user-id", str(identity.user_id).encode()))
         headers.append((b"x-user-role", identity.role.encode()))
+    if trace is not None:
+        headers.append((b"traceparent", trace.traceparent))
+        if trace.tracestate is not None:
+            headers.append((b"tracestate", trace.tracestate))
     return headers
 
 

@@ -29,7 +29,6 @@ from gateway.routes import PROXIED_METHODS, ProxyRoute
 from gateway.timing import TIMINGS
 from gateway.upstreams import Upstream
 from shared.identity import Unauthorized, identify
-from shared.metrics import Exemplar
 from shared.problem_types import (
     BAD_REQUEST,
     METHOD_NOT_ALLOWED,
@@ -48,14 +47,15 @@ class Pipeline:
         rate_limiter: RateLimiter,
         metrics: GatewayMetrics,
         settings: GatewaySettings,
-        exemplar: Exemplar | None = None,
+        *,
+        traced: bool = False,
     ) -> None:
         self.upstreams = upstreams
         self.verifier = verifier
         self.rate_limiter = rate_limiter
         self.metrics = metrics
         self.settings = settings
-        self.forwarder = Forwarder(metrics, settings, exemplar)
+        self.forwarder = Forwarder(metrics, settings, traced=traced)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: ProxyRoute) -> None:
         exchange = Exchange(

@@ -3,7 +3,7 @@ circuit each a span, with what it decided. (The upstream call is a span of the t
 `shared.client_spans`; the request itself the server span, `shared.server_spans`.)
 
 Used only while tracing is on. A request that is not sampled goes through the plain pipeline,
-at the price of one look at its span.
+at the price of one look at its trace (`shared.trace_ids`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Coroutine, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import Span
 from starlette.types import Receive, Scope, Send
 
@@ -25,7 +24,7 @@ from gateway.routes import ProxyRoute
 from gateway.upstreams import Upstream
 from shared.identity import Unauthorized
 from shared.tokens import Identity, Verifier
-from shared.trace_ids import sampled_trace_exemplar
+from shared.trace_ids import is_recording_trace
 from shared.tracing import Tracing
 
 
@@ -39,9 +38,7 @@ class TracedPipeline(Pipeline):
         settings: GatewaySettings,
         tracing: Tracing,
     ) -> None:
-        super().__init__(
-            upstreams, verifier, rate_limiter, metrics, settings, exemplar=sampled_trace_exemplar
-        )
+        super().__init__(upstreams, verifier, rate_limiter, metrics, settings, traced=True)
         self.untraced = Pipeline(upstreams, verifier, rate_limiter, metrics, settings)
         self.tracer = tracing.tracer(__name__)
         self.rate_limit_store = "memory" if settings.redis_url is None else "redis"
@@ -51,7 +48,7 @@ class TracedPipeline(Pipeline):
     ) -> Coroutine[Any, Any, None]:
         # The chosen pipeline's coroutine itself, not one awaiting it: every resumption of a
         # request passes through each coroutine of its chain.
-        if trace.get_current_span().is_recording():
+        if is_recording_trace():
             return super().handle(scope, receive, send, route)
         return self.untraced.handle(scope, receive, send, route)
 

@@ -29,6 +29,9 @@ class Upstream:
     client: httpx.AsyncClient
     # For proxied requests: the client's pool, without the client's layer.
     transport: httpx.AsyncBaseTransport
+    # For proxied requests of sampled traces: the same pool, each call a span (while tracing is
+    # on; else the same transport).
+    traced_transport: httpx.AsyncBaseTransport
     breaker: CircuitBreaker
     # The base URL without its trailing slash, to which a request target is appended.
     origin: str
@@ -55,13 +58,14 @@ def _upstream(
     name: str, base_url: str, settings: GatewaySettings, tracing: Tracing | None
 ) -> Upstream:
     transport = _transport(settings)
+    traced_transport = transport
     if tracing is not None:
         # The upstream call is a span of the request, and the upstream continues its trace.
-        transport = TracedTransport(transport, tracing.tracer(__name__), peer_service=name)
+        traced_transport = TracedTransport(transport, tracing.tracer(__name__), peer_service=name)
     # The client's redirects and cookies are the client's business, not the gateway's; nor
     # does the environment's proxy apply to this client.
     client = httpx.AsyncClient(
-        base_url=base_url, transport=transport, follow_redirects=False, trust_env=False
+        base_url=base_url, transport=traced_transport, follow_redirects=False, trust_env=False
     )
     for header in _HTTPX_DEFAULT_HEADERS:
         del client.headers[header]
@@ -70,7 +74,7 @@ def _upstream(
         trial_delay_seconds=settings.circuit_trial_delay_seconds,
         max_trial_delay_seconds=settings.circuit_max_trial_delay_seconds,
     )
-    return Upstream(name, client, transport, breaker, origin=base_url.rstrip("/"))
+    return Upstream(name, client, transport, traced_transport, breaker, base_url.rstrip("/"))
 
 
 @asynccontextmanager

@@ -16,20 +16,27 @@ from __future__ import annotations
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
-from shared.server_spans import traceparent
+from shared.trace_ids import RenderedTrace, current_request_trace, is_recording_trace
 
 
-def _carry_trace_context(headers: httpx.Headers, span: Span) -> None:
-    """`span`'s trace context in `headers`, instead of any there was (what the W3C
-    propagator's `inject` writes, without looking the span up again)."""
-    context = span.get_span_context()
-    headers["traceparent"] = traceparent(context)
-    if context.trace_state:
-        headers["tracestate"] = context.trace_state.to_header()
+def carry_trace_context(headers: httpx.Headers, caller: RenderedTrace) -> None:
+    """`caller`'s trace context in `headers`, instead of any there was (what the W3C
+    propagator's `inject` writes)."""
+    headers["traceparent"] = caller.traceparent.decode()
+    if caller.tracestate is not None:
+        headers["tracestate"] = caller.tracestate.decode()
     elif "tracestate" in headers:
         del headers["tracestate"]
+
+
+def _unsampled_caller() -> RenderedTrace | None:
+    """The trace an unsampled call belongs to: its request's, or the current span's."""
+    if (request := current_request_trace()) is not None:
+        return request
+    context = trace.get_current_span().get_span_context()
+    return RenderedTrace.of(context) if context.is_valid else None
 
 
 class TracedTransport(httpx.AsyncBaseTransport):
@@ -42,10 +49,9 @@ class TracedTransport(httpx.AsyncBaseTransport):
         self.peer_service = peer_service
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        caller = trace.get_current_span()
-        if not caller.is_recording():
-            if caller.get_span_context().is_valid:
-                _carry_trace_context(request.headers, caller)
+        if not is_recording_trace():
+            if (caller := _unsampled_caller()) is not None:
+                carry_trace_context(request.headers, caller)
             return await self.transport.handle_async_request(request)
 
         url = request.url
@@ -62,7 +68,7 @@ class TracedTransport(httpx.AsyncBaseTransport):
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            _carry_trace_context(request.headers, span)
+            carry_trace_context(request.headers, RenderedTrace.of(span.get_span_context()))
             try:
                 response = await self.transport.handle_async_request(request)
             except Exception as error:

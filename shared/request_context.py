@@ -3,7 +3,8 @@ as one pure ASGI middleware.
 
 They belong together: the id must exist before anything logs, and the access log and the
 500 answer must see every outcome, including an exception nothing else caught. Being the
-one layer that sees every response start, it also adds `X-Content-Type-Options: nosniff`.
+one layer that sees every response start, it also adds `X-Content-Type-Options: nosniff`,
+and, while tracing is on, `traceresponse` (the trace the server span began: `shared.trace_ids`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problem_types import INTERNAL_ERROR
-from shared.trace_ids import current_trace_id
+from shared.trace_ids import current_request_trace, current_trace_id
 
 logger = logging.getLogger("shared.access")
 
@@ -28,6 +29,9 @@ REQUEST_ID_HEADER = "x-request-id"
 # Browsers take a response for what its Content-Type says, never for what its bytes look like:
 # a JSON body that echoes input cannot be run as a script or rendered as HTML.
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
+# The trace of the response, and the server's span in it (W3C Trace Context Level 2; what
+# OpenTelemetry's `TraceResponsePropagator` writes): a client can name the trace of any answer.
+TRACERESPONSE_HEADER = b"traceresponse"
 # A client's id is kept when it is 1-128 visible ASCII characters; anything else is replaced,
 # so that ids cannot inject into logs or headers.
 _SANE_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
@@ -76,6 +80,7 @@ class RequestContextMiddleware:
 
         request_id = request_id_from(scope["headers"])
         context_token = _request_id.set(request_id)
+        request_trace = current_request_trace()
         started_at = time.perf_counter()
         status = 500
         response_started = False
@@ -87,8 +92,10 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
-                # Appended, not set: nothing inside sets it (the gateway drops an upstream's).
+                # Appended, not set: nothing inside sets them (the gateway drops an upstream's).
                 headers.raw.append(_NOSNIFF)
+                if request_trace is not None:  # while tracing is on
+                    headers.raw.append((TRACERESPONSE_HEADER, request_trace.traceparent))
             await send(message)
 
         try:

@@ -12,7 +12,9 @@ It stands in for `opentelemetry-instrumentation-asgi`, which builds every attrib
 metric of a request before it knows whether its span records: some 45 µs a request, sampled
 or not, a seventh of the gateway's whole CPU per request (bench/README.md, "Tracing"). Here a
 request that is not sampled costs a look for a `traceparent`, the sampler's decision and a
-context switch; attributes are built only for spans that record.
+context switch; attributes are built only for spans that record. The span's trace is rendered
+once (`shared.trace_ids.RenderedTrace`), for `traceresponse` and for everything the request
+does that names its trace.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from collections.abc import Iterable
 from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanContext, SpanKind, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.trace_ids import RenderedTrace, finished_serving, serving
+
 RawHeaders = Iterable[tuple[bytes, bytes]]
 
-TRACERESPONSE_HEADER = b"traceresponse"
 _UNTRACED_PATH_PREFIXES = ("/health/", "/metrics")
 # The propagator's own bound; it would log a warning for every longer one a client sends.
 _MAX_TRACEPARENT_LENGTH = 512
@@ -55,22 +58,17 @@ class _RawHeaderGetter(Getter[RawHeaders]):
 _RAW_HEADERS = _RawHeaderGetter()
 
 
-def _callers_context(headers: RawHeaders) -> Context | None:
+# A request without a caller's trace context starts a trace of its own, whatever is current
+# where the server runs (and the SDK need not look).
+_NO_PARENT = Context()
+
+
+def _callers_context(headers: RawHeaders) -> Context:
     """The trace context a caller sent, if it sent one (most send none: nothing to parse)."""
     for name, _ in headers:
         if name == b"traceparent":
-            return W3C_TRACE_CONTEXT.extract(headers, getter=_RAW_HEADERS)
-    return None
-
-
-def traceparent(context: SpanContext) -> str:
-    """`00-<trace id>-<span id>-<flags>` (W3C Trace Context): a span as the parent of the next."""
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-
-
-def traceresponse(span: Span) -> bytes:
-    """The trace of the response, and the server's span in it (same format)."""
-    return traceparent(span.get_span_context()).encode()
+            return W3C_TRACE_CONTEXT.extract(headers, _NO_PARENT, getter=_RAW_HEADERS)
+    return _NO_PARENT
 
 
 def _describe_request(span: Span, scope: Scope) -> None:
@@ -120,33 +118,33 @@ class ServerSpanMiddleware:
 
         parent = _callers_context(scope["headers"])
         span = self.tracer.start_span(scope["method"], parent, kind=SpanKind.SERVER)
+        request_trace = RenderedTrace.of(span.get_span_context())
         is_recording = span.is_recording()
         if is_recording:
             _describe_request(span, scope)
         is_answered = False
 
-        async def send_with_trace(message: Message) -> None:
+        async def send_described(message: Message) -> None:
             nonlocal is_answered
             if message["type"] == "http.response.start":
                 is_answered = True
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (TRACERESPONSE_HEADER, traceresponse(span)),
-                ]
-                if is_recording:
-                    _describe_response(span, message)
+                _describe_response(span, message)
             await send(message)
 
-        token = context.attach(trace.set_span_in_context(span, parent))
+        context_token = context.attach(trace.set_span_in_context(span, parent))
+        serving_token = serving(request_trace)
         try:
-            await self.app(scope, receive, send_with_trace)
+            # (`traceresponse` is added where every response's own headers are: the request
+            # context's middleware, inside this one.)
+            await self.app(scope, receive, send_described if is_recording else send)
         except BaseException as error:
             if is_recording:
                 span.set_attribute("error.type", type(error).__qualname__)
                 span.set_status(StatusCode.ERROR)
             raise
         finally:
-            context.detach(token)
+            finished_serving(serving_token)
+            context.detach(context_token)
             if is_recording:
                 if not is_answered:
                     # The client went away first, or nothing answered at all.

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import opentelemetry.instrumentation.sqlalchemy as sqlalchemy_instrumentation
-from opentelemetry import trace
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.metrics import NoOpMeter
 from opentelemetry.trace import TracerProvider
 from sqlalchemy.engine import Engine
+
+from shared.trace_ids import is_recording_trace
 
 
 class _SampledStatementTracer(EngineTracer):
@@ -24,7 +25,7 @@ class _SampledStatementTracer(EngineTracer):
     """
 
     def _before_cur_exec(self, *args: Any) -> Any:
-        if not trace.get_current_span().is_recording():
+        if not is_recording_trace():
             _, _, statement, parameters, *_ = args
             return statement, parameters
         return super()._before_cur_exec(*args)  # type: ignore[no-untyped-call]

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy.engine import URL
 
 from order_service.store.sql import Params, PostgresConnection, Query, Row, RowsInsert
+from shared.trace_ids import is_recording_trace
 
 _NO_PARAMS: Params = {}
 
@@ -37,7 +37,7 @@ class StatementSpans:
 
     @contextmanager
     def span(self, sql: str) -> Iterator[None]:
-        if not trace.get_current_span().is_recording():
+        if not is_recording_trace():
             yield
             return
         name = f"{sql.split(maxsplit=1)[0]} {self._database}".rstrip()

@@ -200,6 +200,29 @@ async def test_a_request_not_sampled_still_sends_its_trace_upstream(
     assert int(sent.rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
 
 
+async def test_a_clients_trace_not_sampled_goes_upstream_once_with_the_gateways_span(
+    settings: GatewaySettings,
+    receiver: OtlpReceiver,
+    upstream: EchoUpstream,
+    bearer: dict[str, str],
+) -> None:
+    not_sampled = TRACEPARENT.removesuffix("-01") + "-00"
+    async with traced_gateway(settings, receiver) as gateway:
+        response = await gateway.get(
+            "/orders/1", headers={**bearer, "traceparent": not_sampled, "tracestate": "vendor=1"}
+        )
+
+    assert response.status_code == 200
+    assert receiver.spans == []
+    # The gateway's server span is the parent, in the client's trace: the very context it
+    # tells the client, sent once, with the client's vendor state.
+    told = response.headers["traceresponse"]
+    assert told.startswith(f"00-{CLIENT_TRACE_ID}-")
+    sent = [value for name, value in upstream.headers_of() if name == "traceparent"]
+    assert sent == [told]
+    assert [value for name, value in upstream.headers_of() if name == "tracestate"] == ["vendor=1"]
+
+
 async def test_without_tracing_the_gateway_passes_the_trace_context_on_as_it_came(
     gateway: httpx.AsyncClient, upstream: EchoUpstream, bearer: dict[str, str]
 ) -> None:

@@ -68,6 +68,20 @@ async def test_log_lines_written_in_a_span_carry_its_trace_and_span_ids(
     assert line["trace_sampled"] is True
 
 
+async def test_log_lines_of_a_request_not_sampled_carry_its_trace_and_server_span(
+    receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.access")
+    async with client_for(build_frame_app(tracing=traced(receiver, "always_off"))) as client:
+        response = await client.get("/widgets/7")
+
+    _, trace_id, span_id, flags = response.headers["traceresponse"].split("-")
+    assert int(flags, 16) & 1 == 0
+    [record] = [r for r in caplog.records if r.name == "shared.access"]
+    line = json.loads(JsonFormatter("frame").format(record))
+    assert (line["trace_id"], line["span_id"], line["trace_sampled"]) == (trace_id, span_id, False)
+
+
 async def test_log_lines_outside_any_span_carry_no_trace_id(
     receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
