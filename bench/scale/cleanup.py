@@ -60,7 +60,11 @@ async def _clean_up(dsn: str) -> tuple[float, str | None]:
     settings = OrdersSettings(database_url=dsn)
     async with Store(create_engine(settings), settings=settings) as store:
         try:
-            await forget_expired_keys(store, batch_size=settings.housekeeping_batch_size)
+            await forget_expired_keys(
+                store,
+                batch_size=settings.housekeeping_batch_size,
+                database_share=settings.housekeeping_database_share,
+            )
         except Exception as failure:
             error = repr(failure)
     return time.monotonic() - started, error
