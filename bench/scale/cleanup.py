@@ -96,7 +96,13 @@ def checkout_during_cleanup(
         _checkout_beside_clean_up(checkout, dsn, seconds=seconds, connections=connections)
     )
     run = CleanupRun(expired_keys, took, error, left)
+    settings = OrdersSettings(database_url=dsn)
     return {
+        # How the service's clean-up paces itself (`ORDERS_HOUSEKEEPING_*`).
+        "pace": {
+            "batch_size": settings.housekeeping_batch_size,
+            "database_share": settings.housekeeping_database_share,
+        },
         "operation": checkout.name,
         "without": _latency(without),
         "during": _latency(during),

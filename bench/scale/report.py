@@ -178,6 +178,14 @@ def markdown(document: dict[str, Any]) -> str:
             f" | {run['during']['p99_ms']} | {run['p99_ratio']} | {run['without']['rps']}"
             f" | {run['during']['rps']} |"
         )
+    pace = sizes[0]["checkout_during_cleanup"].get("pace")
+    if pace is not None:
+        lines += [
+            "",
+            f"The clean-up deletes {pace['batch_size']:,} keys a transaction and pauses after"
+            f" each so that its transactions fill at most {pace['database_share']} of its time"
+            " (a pause in proportion to the batch's duration).",
+        ]
     lines += [
         "",
         f"Clean-up target (never fails, checkout p99 within {comparison['cleanup']['target']}×):"

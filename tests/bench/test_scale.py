@@ -64,9 +64,12 @@ def test_a_short_run_at_two_small_sizes_measures_everything_and_compares(
         cleanup = size["checkout_during_cleanup"]
         assert cleanup["cleanup"]["failed"] is False
         assert cleanup["cleanup"]["expired_keys_left"] == 0
+        assert cleanup["pace"] == {"batch_size": 1000, "database_share": 0.25}
         assert cleanup["during"]["errors"] == 0
     assert set(results["comparison"]["operations"]) == OPERATIONS
-    assert "| operation | p50 2,000 | p50 20,000 |" in (tmp_path / "latest.md").read_text()
+    report = (tmp_path / "latest.md").read_text()
+    assert "| operation | p50 2,000 | p50 20,000 |" in report
+    assert "deletes 1,000 keys a transaction" in report
 
 
 def _size(
