@@ -55,6 +55,7 @@ async def forget_old_attempts(
     async with store.reading() as connection:
         endpoints = [endpoint.id for endpoint in await read_endpoints(connection)]
     batches: list[int] = []
+    batch_seconds = 0.0
     for endpoint_id in endpoints:
         deleted = await delete_in_batches(
             _attempts_batch(store, endpoint_id, before),
@@ -62,7 +63,8 @@ async def forget_old_attempts(
             database_share=database_share,
         )
         batches.extend(deleted.batches)
-    return Deleted(tuple(batches))
+        batch_seconds += deleted.batch_seconds
+    return Deleted(tuple(batches), batch_seconds)
 
 
 def _attempts_batch(

@@ -89,9 +89,11 @@ def batch_delete(
 
 @dataclass(frozen=True)
 class Deleted:
-    """What a batched deletion deleted: the rows of each batch, in order."""
+    """What a batched deletion deleted: the rows of each batch, in order; and the seconds its
+    batches took (the rest of its time it paused)."""
 
     batches: tuple[int, ...] = ()
+    batch_seconds: float = 0.0
 
     @property
     def rows(self) -> int:
@@ -115,14 +117,16 @@ async def delete_in_batches(
     Cancelled, it stops where it is: the batch under way rolls back, the ones before stay.
     """
     batches: list[int] = []
+    batch_seconds = 0.0
     try:
         while True:
             started = clock()
             deleted = await delete_batch(batch_size)
             took = clock() - started
             batches.append(deleted)
+            batch_seconds += took
             if deleted < batch_size:
-                return Deleted(tuple(batches))
+                return Deleted(tuple(batches), batch_seconds)
             await sleep(pause_after(took, database_share))
     except asyncio.CancelledError:
         logger.info("batched_delete_cancelled", extra={"rows": sum(batches)})

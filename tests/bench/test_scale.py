@@ -65,6 +65,7 @@ def test_a_short_run_at_two_small_sizes_measures_everything_and_compares(
         assert cleanup["cleanup"]["failed"] is False
         assert cleanup["cleanup"]["expired_keys_left"] == 0
         assert cleanup["pace"] == {"batch_size": 1000, "database_share": 0.25}
+        assert 0 < cleanup["cleanup"]["batch_seconds"] <= cleanup["cleanup"]["seconds"]
         assert cleanup["during"]["errors"] == 0
     assert set(results["comparison"]["operations"]) == OPERATIONS
     report = (tmp_path / "latest.md").read_text()

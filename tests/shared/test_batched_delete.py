@@ -165,6 +165,7 @@ async def test_after_each_batch_but_the_last_the_pause_follows_how_long_the_batc
     )
 
     assert deleted.batches == (10, 10, 10, 5)
+    assert deleted.batch_seconds == pytest.approx(0.036)
     # Three times each batch's time: batches fill a quarter of the clean-up's.
     assert time.pauses == pytest.approx([0.012, 0.060, 0.030])
     assert sum([0.004, 0.020, 0.010, 0.002]) / time.now == pytest.approx(0.25, abs=0.02)
