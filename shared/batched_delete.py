@@ -39,9 +39,10 @@ logger = logging.getLogger(__name__)
 # The parameter of a batch statement that is the batch's size.
 BATCH_SIZE = "batch_size"
 # The most of its time a clean-up with a backlog spends in batches: after a batch it pauses
-# three times as long as the batch took. A backlog then takes four times its work, and on a
-# machine the database shares with the service, a quarter of a core is what checkout can spare
-# (half of one cost it a third of its throughput and p99 over 1.5x).
+# three times as long as the batch took, so a backlog takes four times its batches' time. A
+# constant pause (10 ms) yielded by luck: beside checkout on 2 shared cores a batch of 1000
+# took 10-48 ms, the clean-up was in the database 50-80% of its time, and checkout lost up to
+# a third of its throughput.
 DATABASE_SHARE = 0.25
 
 
