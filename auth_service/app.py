@@ -95,6 +95,7 @@ def create_app(
                     sessionmaker,
                     [login_throttle.counters, registration_throttle.counters],
                     batch_size=settings.housekeeping_batch_size,
+                    database_share=settings.housekeeping_database_share,
                 ),
                 name="delete_expired_records",
                 interval_seconds=settings.housekeeping_interval_seconds,

@@ -7,10 +7,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.housekeeping import HousekeepingSettings
 from shared.settings import CommaSeparatedPaths, DatabaseSettings, ServiceSettings, TokenSettings
 
 
-class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
+class AuthSettings(ServiceSettings, DatabaseSettings, HousekeepingSettings, TokenSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
 
     port: int = Field(default=8001, description="The port to listen on.")
@@ -113,13 +114,6 @@ class AuthSettings(ServiceSettings, DatabaseSettings, TokenSettings):
         default=3600,
         gt=0,
         description="Expired refresh tokens and attempt counters are deleted this often.",
-    )
-    housekeeping_batch_size: int = Field(
-        default=1000,
-        ge=1,
-        le=100_000,
-        description="Rows each clean-up deletes per transaction: a clean-up with more to do"
-        " goes on in further transactions, each short.",
     )
 
     admin_email: str | None = Field(

@@ -7,10 +7,13 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.housekeeping import HousekeepingSettings
 from shared.settings import DatabaseSettings, ServiceSettings, TokenVerificationSettings
 
 
-class OrdersSettings(ServiceSettings, DatabaseSettings, TokenVerificationSettings):
+class OrdersSettings(
+    ServiceSettings, DatabaseSettings, HousekeepingSettings, TokenVerificationSettings
+):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore", frozen=True)
 
     port: int = Field(default=8002, description="The port to listen on.")
@@ -27,13 +30,6 @@ class OrdersSettings(ServiceSettings, DatabaseSettings, TokenVerificationSetting
         gt=0,
         description="Expired idempotency keys, and events and webhook attempts past their"
         " retention, are deleted this often.",
-    )
-    housekeeping_batch_size: int = Field(
-        default=1000,
-        ge=1,
-        le=100_000,
-        description="Rows each clean-up deletes per transaction: a clean-up with more to do"
-        " goes on in further transactions, each short.",
     )
     event_retention_seconds: int = Field(
         default=2_592_000,

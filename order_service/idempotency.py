@@ -30,7 +30,7 @@ from order_service.store.idempotency_keys import (
     read_key,
 )
 from order_service.store.orders import read_order
-from shared.batched_delete import Deleted, delete_in_batches
+from shared.batched_delete import DATABASE_SHARE, Deleted, delete_in_batches
 from shared.database import utc_now
 from shared.identifiers import uuid7
 
@@ -106,7 +106,9 @@ async def _replay(
     return stored.response
 
 
-async def forget_expired_keys(store: Store, *, batch_size: int) -> Deleted:
+async def forget_expired_keys(
+    store: Store, *, batch_size: int, database_share: float = DATABASE_SHARE
+) -> Deleted:
     """Forget keys past their time, a batch per transaction (a periodic job's task)."""
     now = utc_now()
 
@@ -114,4 +116,6 @@ async def forget_expired_keys(store: Store, *, batch_size: int) -> Deleted:
         async with store.writing() as connection:
             return await delete_expired_keys(connection, now=now, limit=limit)
 
-    return await delete_in_batches(delete_batch, batch_size=batch_size)
+    return await delete_in_batches(
+        delete_batch, batch_size=batch_size, database_share=database_share
+    )

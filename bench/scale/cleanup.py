@@ -26,6 +26,8 @@ from shared.database import create_engine
 class CleanupRun:
     expired_keys: int
     seconds: float
+    # In its transactions (the rest of its time it paused for requests).
+    batch_seconds: float
     error: str | None
     keys_left: int
 
@@ -33,6 +35,7 @@ class CleanupRun:
         return {
             "expired_keys": self.expired_keys,
             "seconds": round(self.seconds, 3),
+            "batch_seconds": round(self.batch_seconds, 3),
             "failed": self.error is not None,
             "error": self.error,
             # Of those expired when the clean-up began.
@@ -53,28 +56,35 @@ async def _expired_keys(dsn: str, by: datetime) -> int:
     return count
 
 
-async def _clean_up(dsn: str) -> tuple[float, str | None]:
-    """The service's job, with the service's settings (its statement timeout included)."""
+async def _clean_up(dsn: str) -> tuple[float, float, str | None]:
+    """The service's job, with the service's settings (its statement timeout included): how
+    long it took, and in its batches."""
     started = time.monotonic()
     error = None
+    batch_seconds = 0.0
     settings = OrdersSettings(database_url=dsn)
     async with Store(create_engine(settings), settings=settings) as store:
         try:
-            await forget_expired_keys(store, batch_size=settings.housekeeping_batch_size)
+            deleted = await forget_expired_keys(
+                store,
+                batch_size=settings.housekeeping_batch_size,
+                database_share=settings.housekeeping_database_share,
+            )
+            batch_seconds = deleted.batch_seconds
         except Exception as failure:
             error = repr(failure)
-    return time.monotonic() - started, error
+    return time.monotonic() - started, batch_seconds, error
 
 
 async def _checkout_beside_clean_up(
     operation: Operation, dsn: str, *, seconds: float, connections: int
-) -> tuple[Measurement, float, str | None, int]:
+) -> tuple[Measurement, tuple[float, float, str | None], int]:
     load = asyncio.to_thread(
         run_requests, operation.requests, seconds=seconds, connections=connections
     )
     started_at = datetime.now(UTC)
-    measured, (took, error) = await asyncio.gather(load, _clean_up(dsn))
-    return measured, took, error, await _expired_keys(dsn, started_at)
+    measured, cleaned_up = await asyncio.gather(load, _clean_up(dsn))
+    return measured, cleaned_up, await _expired_keys(dsn, started_at)
 
 
 def checkout_during_cleanup(
@@ -88,11 +98,17 @@ def checkout_during_cleanup(
 ) -> dict[str, Any]:
     asyncio.run(add_expired_keys(dsn, shape, expired_keys))
     without = run_requests(checkout.requests, seconds=seconds, connections=connections)
-    during, took, error, left = asyncio.run(
+    during, (took, in_batches, error), left = asyncio.run(
         _checkout_beside_clean_up(checkout, dsn, seconds=seconds, connections=connections)
     )
-    run = CleanupRun(expired_keys, took, error, left)
+    run = CleanupRun(expired_keys, took, in_batches, error, left)
+    settings = OrdersSettings(database_url=dsn)
     return {
+        # How the service's clean-up paces itself (`ORDERS_HOUSEKEEPING_*`).
+        "pace": {
+            "batch_size": settings.housekeeping_batch_size,
+            "database_share": settings.housekeeping_database_share,
+        },
         "operation": checkout.name,
         "without": _latency(without),
         "during": _latency(during),

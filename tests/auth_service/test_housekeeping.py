@@ -113,11 +113,22 @@ async def test_a_backlog_of_expired_counters_is_deleted_in_batches(
     assert await count(sessionmaker, LoginAttempts.key) == 1
 
 
-async def test_the_service_cleans_up_on_its_own(
-    auth_settings: AuthSettings, sessionmaker: async_sessionmaker[AsyncSession]
+async def test_the_service_cleans_up_on_its_own_at_its_settings_pace(
+    auth_settings: AuthSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await add_families(sessionmaker, *([[EXPIRED]] * 25))
-    settings = auth_settings.model_copy(update={"housekeeping_batch_size": 10})
+    settings = auth_settings.model_copy(
+        update={"housekeeping_batch_size": 10, "housekeeping_database_share": 0.4}
+    )
+    shares: list[float] = []
+
+    def no_pause(batch_seconds: float, database_share: float) -> float:
+        shares.append(database_share)
+        return 0.0
+
+    monkeypatch.setattr("shared.batched_delete.pause_after", no_pause)
 
     # The first round runs as the service starts.
     async with auth_app_client(settings) as client:
@@ -128,3 +139,5 @@ async def test_the_service_cleans_up_on_its_own(
         assert (await client.get("/health/ready")).status_code == 200
 
     assert await count(sessionmaker, RefreshTokenFamily.id) == 0
+    # 25 tokens in batches of 10: two pauses, at the settings' share.
+    assert shares == [0.4, 0.4]

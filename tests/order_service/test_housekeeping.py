@@ -17,7 +17,11 @@ from sqlalchemy import delete, func, make_url, select, update
 
 from order_service.app import create_app
 from order_service.config import OrdersSettings
-from order_service.housekeeping import forget_old_attempts, forget_old_events
+from order_service.housekeeping import (
+    delete_expired_records,
+    forget_old_attempts,
+    forget_old_events,
+)
 from order_service.idempotency import forget_expired_keys
 from order_service.models import (
     Event,
@@ -322,6 +326,43 @@ async def explain(database_url: str, statement: Query, params: dict[str, Any]) -
     finally:
         await connection.close()
     return "\n".join(row[0] for row in rows)
+
+
+async def test_every_deletion_of_a_round_paces_itself_by_the_settings_share(
+    orders_settings: OrdersSettings,
+    orders_database_url: str,
+    admin: dict[str, str],
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old_events = await add_events(
+        store, [an_event(EventType.PRODUCT_STOCK_CHANGED, OLD) for _ in range(25)]
+    )
+    await relay_passes(store, len(old_events))
+    endpoint = an_endpoint(EventType.ORDER_PAID)
+    async with store.writing() as connection:
+        await insert_endpoint(connection, endpoint)
+    await add_attempts(store, endpoint.id, [OLD] * 25)
+    # The service placing the orders cleans up as it starts: one that keeps all until later.
+    keeping = {"event_retention_seconds": 10**9, "webhook_attempt_retention_seconds": 10**9}
+    await place_keyed_orders(orders_settings.model_copy(update=keeping), admin, 25)
+    await expire_keys(orders_database_url, [f"key-{index}" for index in range(25)])
+    shares: list[float] = []
+
+    def no_pause(batch_seconds: float, database_share: float) -> float:
+        shares.append(database_share)
+        return 0.0
+
+    monkeypatch.setattr("shared.batched_delete.pause_after", no_pause)
+    settings = orders_settings.model_copy(
+        update={"housekeeping_batch_size": 10, "housekeeping_database_share": 0.4}
+    )
+
+    deleted = await delete_expired_records(store, settings)
+
+    assert deleted == {"idempotency_keys": 25, "events": 25, "webhook_attempts": 25}
+    # 25 rows each in batches of 10: two pauses each, all at the settings' share.
+    assert shares == [0.4] * 6
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.batched_delete import BATCH_SIZE, Deleted, batch_delete, delete_in_batches
+from shared.batched_delete import (
+    BATCH_SIZE,
+    Deleted,
+    batch_delete,
+    delete_in_batches,
+    pause_after,
+)
 from shared.database import create_engine
 from shared.housekeeping import clean_up
 from shared.settings import DatabaseSettings
@@ -116,6 +122,60 @@ async def test_a_backlog_larger_than_a_batch_is_deleted_in_several_transactions(
     assert deleted.rows == 35
     assert len(commits) == 4
     assert await ids_left(engine) == list(range(36, 41))
+
+
+class FakeTime:
+    """A clock that moves only when a batch says it took time, and the pauses slept on it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+    def taking(self, delete_batch: Any, seconds: list[float]) -> Any:
+        """`delete_batch`, each call taking the next of `seconds`."""
+        durations = iter(seconds)
+
+        async def timed(limit: int) -> int:
+            deleted: int = await delete_batch(limit)
+            self.now += next(durations)
+            return deleted
+
+        return timed
+
+
+async def test_after_each_batch_but_the_last_the_pause_follows_how_long_the_batch_took(
+    engine: AsyncEngine,
+) -> None:
+    await add_rows(engine, {id_: NOW - id_ for id_ in range(1, 36)})
+    time = FakeTime()
+
+    deleted = await delete_in_batches(
+        time.taking(deleting(engine), [0.004, 0.020, 0.010, 0.002]),
+        batch_size=10,
+        database_share=0.25,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+
+    assert deleted.batches == (10, 10, 10, 5)
+    assert deleted.batch_seconds == pytest.approx(0.036)
+    # Three times each batch's time: batches fill a quarter of the clean-up's.
+    assert time.pauses == pytest.approx([0.012, 0.060, 0.030])
+    assert sum([0.004, 0.020, 0.010, 0.002]) / time.now == pytest.approx(0.25, abs=0.02)
+
+
+def test_the_share_sets_how_long_the_pause_is_beside_the_batch() -> None:
+    assert pause_after(0.01, 0.25) == pytest.approx(0.03)
+    assert pause_after(0.01, 0.5) == pytest.approx(0.01)
+    assert pause_after(0.01, 0.1) == pytest.approx(0.09)
+    assert pause_after(0.01, 1.0) == 0
 
 
 async def test_a_clean_up_with_nothing_to_delete_is_one_short_transaction(
