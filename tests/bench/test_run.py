@@ -48,6 +48,10 @@ IN_ROUNDS = {
     "orders_floor_post",
     "order_post_idempotent_direct",
     "orders_floor_post_idempotent",
+    # Each tracing twin beside its untraced one.
+    "orders_direct_traced",
+    "gateway_only",
+    "gateway_only_traced",
 }
 # What talks to no database.
 WITHOUT_POSTGRES = {"gateway_only", "gateway_only_traced", "naive_httpx_peer", "aiohttp_floor_peer"}
