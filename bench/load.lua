@@ -29,9 +29,11 @@ end
 
 -- Paced (BENCH_RATE: requests per second over all the connections), each request waits for
 -- its slot on one clock, a slot every 1/BENCH_RATE s: a fast server and a slow one are sent the
--- same requests at the same moments, however fast each answers. A server that falls behind is
--- not sent its missed slots at once (its rate then shows it). Unpaced, each connection sends
--- again as soon as it is answered. wrk asks `delay()` (in whole ms) before every request.
+-- same requests at the same moments, however fast each answers. A slot missed while every
+-- connection waited for an answer (a stall) is taken as soon as one is free, as wrk2 does, so
+-- that a server that keeps up on average is sent the whole rate (and one that cannot shows it
+-- in its rate). Unpaced, each connection sends again as soon as it is answered. wrk asks
+-- `delay()` (in whole ms) before every request.
 local rate = tonumber(os.getenv("BENCH_RATE") or "")
 if rate then
     local ffi = require("ffi")
@@ -49,9 +51,9 @@ if rate then
     local next_slot = nil
     delay = function()
         local now = now_ms()
-        local slot = math.max(next_slot or now, now)
+        local slot = next_slot or now
         next_slot = slot + interval_ms
-        return math.floor(slot - now + 0.5)
+        return math.max(0, math.floor(slot - now + 0.5))
     end
 end
 
