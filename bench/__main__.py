@@ -21,7 +21,7 @@ from bench import report, rounds
 from bench.postgres_cpu import PostgresCpu, spent
 from bench.processes import cpu_seconds, peak_rss_mib, rss_mib
 from bench.profile import profiling
-from bench.scenarios import Scenario, scenarios
+from bench.scenarios import PACED_CONNECTIONS, Scenario, scenarios
 from bench.seed import seed
 from bench.stack import Stack, running_stack, start_orders_floor
 from bench.wrk import run_wrk
@@ -41,18 +41,19 @@ def _measure(
 ) -> dict[str, Any]:
     """A warm-up run, then the measured one, with the server's CPU time read around it (and
     its database's, for a scenario that names its client); `pace`, at that many requests per
-    second."""
+    second over `PACED_CONNECTIONS`."""
     load = replace(scenario.load, rate=pace)
     seconds = args.seconds if pace is None else args.paced_seconds
+    connections = args.connections if pace is None else PACED_CONNECTIONS
     if warm_up and args.warmup > 0:
-        run_wrk(load, seconds=args.warmup, connections=args.connections)
+        run_wrk(load, seconds=args.warmup, connections=connections)
     pid = stack.processes[scenario.server].pid
     client = stack.processes[scenario.database_client] if scenario.database_client else None
     backends_before = postgres.seconds_by_backend(client.pid) if client else {}
     cpu_before = cpu_seconds(pid)
     profile = args.results_dir / f"profile-{scenario.name}.txt" if args.profile else None
     with profiling(pid, profile):
-        measured = run_wrk(load, seconds=seconds, connections=args.connections)
+        measured = run_wrk(load, seconds=seconds, connections=connections)
     cpu = cpu_seconds(pid) - cpu_before
     requests = max(measured.requests, 1)
     result: dict[str, Any] = {
@@ -67,6 +68,7 @@ def _measure(
     }
     if pace is not None:
         result["pace_rps"] = round(pace, 1)
+        result["connections"] = connections
     shown = ""
     if client is not None:
         database_cpu = spent(backends_before, postgres.seconds_by_backend(client.pid))

@@ -22,14 +22,18 @@ class Scenario:
     database_client: str | None = None
     # Measured in every round (beside its floor), not in the first only.
     every_round: bool = False
-    # Paced: held to `PACE_OF_RATE` of the rate this scenario had in its first run (the
-    # service's, unpaced), the service and its floor alike, in every round.
+    # Paced: on `PACED_CONNECTIONS`, held to `PACE_OF_RATE` of the rate this scenario had in
+    # its first run (the service's, unpaced), the service and its floor alike, in every round.
     paced_by: str | None = None
 
 
-# Both the service and its floor reach half the service's unpaced rate with room to spare
-# (the service at about half its capacity, the floor less), on a busy machine too.
-PACE_OF_RATE = 0.5
+# One connection: a request at a time, so each side's statements run on one backend (its
+# pool's most recent connection) at the same rate; over 8, the slower service would hold its
+# connections longer and spread its statements over more backends, each waiting longer.
+PACED_CONNECTIONS = 1
+# A quarter of the service's rate over 8 connections: on one, the service is busy about a
+# third of the time or less, the floor less, so both keep the pace on a busy machine too.
+PACE_OF_RATE = 0.25
 
 
 def paced_name(name: str) -> str:
@@ -43,8 +47,8 @@ def _paced(scenario: Scenario, title: str, pace_of: str) -> Scenario:
 
 
 def _with_paced_pairs(measured: list[Scenario]) -> list[Scenario]:
-    """Each pair of the service and its floor followed by the same pair at one pace, that of
-    half the service's first rate."""
+    """Each pair of the service and its floor followed by the same pair at one pace, on one
+    connection."""
     by_name = {scenario.name: scenario for scenario in measured}
     result = []
     for scenario in measured:
@@ -54,8 +58,8 @@ def _with_paced_pairs(measured: list[Scenario]) -> list[Scenario]:
             result += [
                 _paced(
                     by_name[service],
-                    f"{label}p. {label} held to half its first rate (Postgres's CPU compared at"
-                    " one pace)",
+                    f"{label}p. {label} on one connection, at a quarter of its first rate"
+                    " (Postgres's CPU compared at one pace)",
                     service,
                 ),
                 _paced(scenario, f"{floor_label}p. {floor_label} at the pace of {label}p", service),

@@ -39,14 +39,14 @@ def _results(previous: dict[str, Any] | None = None, **overrides: dict[str, Any]
         "orders_floor_post": _scenario(650, 700, postgres=700),
         "order_post_idempotent_direct": _scenario(450, 1400, postgres=975),
         "orders_floor_post_idempotent": _scenario(500, 800, postgres=750),
-        # At one pace, half the service's rate: the unpaced Postgres ratios are 1.4, 1.25 and
-        # 1.3, the paced ones those the tests below read.
-        "orders_direct_paced": _scenario(1000, 520, postgres=66, pace=1000),
-        "orders_floor_get_paced": _scenario(1000, 260, postgres=60, pace=1000),
-        "order_post_direct_paced": _scenario(249, 1250, postgres=750, pace=250),
-        "orders_floor_post_paced": _scenario(250, 720, postgres=750, pace=250),
-        "order_post_idempotent_direct_paced": _scenario(225, 1450, postgres=850, pace=225),
-        "orders_floor_post_idempotent_paced": _scenario(224, 820, postgres=800, pace=225),
+        # At one pace, a quarter of the service's rate: the unpaced Postgres ratios are 1.4,
+        # 1.25 and 1.3, the paced ones those the tests below read.
+        "orders_direct_paced": _scenario(500, 520, postgres=66, pace=500),
+        "orders_floor_get_paced": _scenario(500, 260, postgres=60, pace=500),
+        "order_post_direct_paced": _scenario(124, 1250, postgres=750, pace=125),
+        "orders_floor_post_paced": _scenario(125, 720, postgres=750, pace=125),
+        "order_post_idempotent_direct_paced": _scenario(113, 1450, postgres=850, pace=112.5),
+        "orders_floor_post_idempotent_paced": _scenario(112, 820, postgres=800, pace=112.5),
         "order_post_idempotent_via_gateway": _scenario(450, 650, postgres=800),
         "orders_via_gateway": _scenario(1400, 300),
         "orders_via_nginx": _scenario(1750, 20),
@@ -119,7 +119,7 @@ def test_postgres_is_compared_with_the_floor_at_one_pace_and_unpaced_beside() ->
 
 
 def test_postgres_against_the_floor_is_not_judged_when_a_side_did_not_keep_the_pace() -> None:
-    slow_floor = _scenario(940, 260, postgres=30, pace=1000)
+    slow_floor = _scenario(470, 260, postgres=30, pace=500)
 
     targets = _results(PREVIOUS, orders_floor_get_paced=slow_floor)["targets"]
 
@@ -178,11 +178,11 @@ PG_KEYED = "Postgres CPU per request at one pace, `POST /orders` with a key, ≤
         ("order_post_direct", _scenario(500, 1401, postgres=875), FLOOR_POST),
         ("orders_floor_post_idempotent", _scenario(500, 699, postgres=750), FLOOR_KEYED),
         ("order_post_direct", _scenario(500, 1076, postgres=875), KEYED),
-        ("orders_direct_paced", _scenario(1000, 520, postgres=73, pace=1000), PG_GET),
-        ("orders_floor_post_paced", _scenario(250, 720, postgres=624, pace=250), PG_POST),
+        ("orders_direct_paced", _scenario(500, 520, postgres=73, pace=500), PG_GET),
+        ("orders_floor_post_paced", _scenario(125, 720, postgres=624, pace=125), PG_POST),
         (
             "order_post_idempotent_direct_paced",
-            _scenario(225, 1450, postgres=961, pace=225),
+            _scenario(113, 1450, postgres=961, pace=112.5),
             PG_KEYED,
         ),
     ],

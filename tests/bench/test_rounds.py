@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.rounds import median, pace, plan
-from bench.scenarios import Scenario
+from bench.scenarios import PACE_OF_RATE, Scenario
 from bench.wrk import Load
 
 
@@ -43,7 +43,7 @@ def test_one_round_measures_each_scenario_once() -> None:
     assert [scenario.name for scenario, _ in plan(scenarios, 1)] == ["service", "gateway"]
 
 
-def test_a_paced_pair_is_held_to_half_the_first_rate_of_the_scenario_that_sets_it() -> None:
+def test_a_paced_pair_is_held_to_a_share_of_the_first_rate_of_the_scenario_that_sets_it() -> None:
     service = _scenario("service", every_round=True)
     paced_service = _scenario("service_paced", every_round=True, paced_by="service")
     paced_floor = _scenario("floor_paced", every_round=True, paced_by="service")
@@ -51,7 +51,7 @@ def test_a_paced_pair_is_held_to_half_the_first_rate_of_the_scenario_that_sets_i
         "service": [_run(2000, 500, 60), _run(1000, 500, 60)]
     }
 
-    assert pace(paced_service, runs) == pace(paced_floor, runs) == 1000
+    assert pace(paced_service, runs) == pace(paced_floor, runs) == 2000 * PACE_OF_RATE
     assert pace(service, runs) is None
 
 

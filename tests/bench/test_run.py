@@ -89,6 +89,7 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
         assert ("postgres_cpu_us_per_request" in scenario) == (name not in WITHOUT_POSTGRES)
         assert len(scenario.get("cpu_us_per_request_by_round", [0, 0])) == 2, name
         assert ("pace_rps" in scenario) == (name in PACED_PAIRS), name
+        assert scenario.get("connections", 1) == 1, name  # paced: one request at a time
     assert {
         name for name, scenario in results["scenarios"].items() if "_by_round" in str(scenario)
     } == IN_ROUNDS
