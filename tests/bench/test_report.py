@@ -118,6 +118,23 @@ def test_postgres_is_compared_with_the_floor_at_one_pace_and_unpaced_beside() ->
     )
 
 
+def test_at_one_pace_postgres_is_compared_round_by_round() -> None:
+    # The second round ran while the machine was busy: both sides cost more in it.
+    service = {
+        **_scenario(500, 520, postgres=62, pace=500),
+        "postgres_cpu_us_per_request_by_round": [60, 90, 62],
+    }
+    floor = {
+        **_scenario(500, 260, postgres=58, pace=500),
+        "postgres_cpu_us_per_request_by_round": [58, 100, 50],
+    }
+
+    ratios = _results(orders_direct_paced=service, orders_floor_get_paced=floor)["ratios"]
+
+    # Not 62 / 58, the medians': their rounds differ.
+    assert ratios["order_get_pg_cpu_vs_floor"] == pytest.approx(60 / 58)
+
+
 def test_postgres_against_the_floor_is_not_judged_when_a_side_did_not_keep_the_pace() -> None:
     slow_floor = _scenario(470, 260, postgres=30, pace=500)
 
