@@ -22,8 +22,9 @@ class Scenario:
     database_client: str | None = None
     # Measured in every round (beside its floor), not in the first only.
     every_round: bool = False
-    # Paced: on `PACED_CONNECTIONS`, held to `PACE_OF_RATE` of the rate this scenario had in
-    # its first run (the service's, unpaced), the service and its floor alike, in every round.
+    # Paced: on `PACED_CONNECTIONS`, held to `PACE_OF_RATE` of the rate the scenario named
+    # had in its first run (the service's, unpaced), the service and its floor alike, in
+    # every round.
     paced_by: str | None = None
 
 
