@@ -11,6 +11,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from bench import report, rounds
 from bench.postgres_cpu import PostgresCpu, spent
 from bench.processes import cpu_seconds, peak_rss_mib, rss_mib
 from bench.profile import profiling
-from bench.scenarios import Scenario, scenarios
+from bench.scenarios import PACED_CONNECTIONS, Scenario, scenarios
 from bench.seed import seed
 from bench.stack import Stack, running_stack, start_orders_floor
 from bench.wrk import run_wrk
@@ -36,18 +37,23 @@ def _measure(
     *,
     postgres: PostgresCpu,
     warm_up: bool = True,
+    pace: float | None = None,
 ) -> dict[str, Any]:
     """A warm-up run, then the measured one, with the server's CPU time read around it (and
-    its database's, for a scenario that names its client)."""
+    its database's, for a scenario that names its client); `pace`, at that many requests per
+    second over `PACED_CONNECTIONS`."""
+    load = replace(scenario.load, rate=pace)
+    seconds = args.seconds if pace is None else args.paced_seconds
+    connections = args.connections if pace is None else PACED_CONNECTIONS
     if warm_up and args.warmup > 0:
-        run_wrk(scenario.load, seconds=args.warmup, connections=args.connections)
+        run_wrk(load, seconds=args.warmup, connections=connections)
     pid = stack.processes[scenario.server].pid
     client = stack.processes[scenario.database_client] if scenario.database_client else None
     backends_before = postgres.seconds_by_backend(client.pid) if client else {}
     cpu_before = cpu_seconds(pid)
     profile = args.results_dir / f"profile-{scenario.name}.txt" if args.profile else None
     with profiling(pid, profile):
-        measured = run_wrk(scenario.load, seconds=args.seconds, connections=args.connections)
+        measured = run_wrk(load, seconds=seconds, connections=connections)
     cpu = cpu_seconds(pid) - cpu_before
     requests = max(measured.requests, 1)
     result: dict[str, Any] = {
@@ -60,6 +66,9 @@ def _measure(
         "requests": measured.requests,
         "cpu_us_per_request": round(cpu / requests * 1e6, 1),
     }
+    if pace is not None:
+        result["pace_rps"] = round(pace, 1)
+        result["connections"] = connections
     shown = ""
     if client is not None:
         database_cpu = spent(backends_before, postgres.seconds_by_backend(client.pid))
@@ -79,8 +88,9 @@ def _measure_all(
 ) -> dict[str, dict[str, Any]]:
     runs: dict[str, list[dict[str, Any]]] = {scenario.name: [] for scenario in chosen}
     for scenario, warm_up in rounds.plan(chosen, args.rounds):
+        pace = rounds.pace(scenario, runs)
         runs[scenario.name].append(
-            _measure(scenario, stack, args, postgres=postgres, warm_up=warm_up)
+            _measure(scenario, stack, args, postgres=postgres, warm_up=warm_up, pace=pace)
         )
     return {name: rounds.median(measured) for name, measured in runs.items()}
 
@@ -118,6 +128,7 @@ def run(args: argparse.Namespace, previous: dict[str, Any] | None) -> dict[str, 
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
         "settings": {
             "seconds": args.seconds,
+            "paced_seconds": args.paced_seconds,
             "connections": args.connections,
             "rounds": args.rounds,
         },
@@ -149,6 +160,12 @@ def _previous(results_dir: Path) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10, help="each measured run")
+    parser.add_argument(
+        "--paced-seconds",
+        type=float,
+        default=5,
+        help="each measured run of a paced scenario (the service and its floor at one pace)",
+    )
     parser.add_argument("--warmup", type=float, default=2, help="each warm-up (0: none)")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
     parser.add_argument(

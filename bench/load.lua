@@ -27,6 +27,36 @@ if next(unique) ~= nil then
     end
 end
 
+-- Paced (BENCH_RATE: requests per second over all the connections), each request waits for
+-- its slot on one clock, a slot every 1/BENCH_RATE s: a fast server and a slow one are sent the
+-- same requests at the same moments, however fast each answers. A slot missed while every
+-- connection waited for an answer (a stall) is taken as soon as one is free, as wrk2 does, so
+-- that a server that keeps up on average is sent the whole rate (and one that cannot shows it
+-- in its rate). Unpaced, each connection sends again as soon as it is answered. wrk asks
+-- `delay()` (in whole ms) before every request.
+local rate = tonumber(os.getenv("BENCH_RATE") or "")
+if rate then
+    local ffi = require("ffi")
+    ffi.cdef([[
+        typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+        int clock_gettime(int clock, bench_timespec *now);
+    ]])
+    local CLOCK_MONOTONIC = 1
+    local clock = ffi.new("bench_timespec")
+    local function now_ms()
+        ffi.C.clock_gettime(CLOCK_MONOTONIC, clock)
+        return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+    end
+    local interval_ms = 1000 / rate
+    local next_slot = nil
+    delay = function()
+        local now = now_ms()
+        local slot = next_slot or now
+        next_slot = slot + interval_ms
+        return math.max(0, math.floor(slot - now + 0.5))
+    end
+end
+
 function done(summary, latency, requests)
     local errors = summary.errors
     io.write(string.format(

@@ -7,19 +7,33 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.scenarios import Scenario
+from bench.scenarios import PACE_OF_RATE, Scenario
 
 
 def plan(chosen: Sequence[Scenario], rounds: int) -> list[tuple[Scenario, bool]]:
     """What to measure in turn, each with whether to warm it up first: every scenario once,
     then those measured beside their floor again in each further round (warm already), each
-    round in the reverse order of the one before, so that neither of a pair always goes first."""
+    round in the reverse order of the one before, so that neither of a pair always goes first.
+    A paced scenario comes after the one that sets its pace."""
+    seen: set[str] = set()
+    for scenario in chosen:
+        if scenario.paced_by is not None and scenario.paced_by not in seen:
+            raise ValueError(f"{scenario.name} is paced by {scenario.paced_by}: measure it first")
+        seen.add(scenario.name)
     order = [(scenario, True) for scenario in chosen]
     again = [scenario for scenario in chosen if scenario.every_round]
     for round_number in range(1, rounds):
         turn = again if round_number % 2 == 0 else list(reversed(again))
         order += [(scenario, False) for scenario in turn]
     return order
+
+
+def pace(scenario: Scenario, runs: dict[str, list[dict[str, Any]]]) -> float | None:
+    """The rate a paced scenario is held to in every round: `PACE_OF_RATE` of the rate of the
+    scenario that sets its pace, in its first run (None: not paced)."""
+    if scenario.paced_by is None:
+        return None
+    return PACE_OF_RATE * float(runs[scenario.paced_by][0]["rps"])
 
 
 def median(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:

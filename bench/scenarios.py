@@ -4,7 +4,7 @@ beside its floor."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from bench.seed import USER_EMAIL, USER_PASSWORD, Seed
@@ -22,6 +22,58 @@ class Scenario:
     database_client: str | None = None
     # Measured in every round (beside its floor or its untraced twin), not in the first only.
     every_round: bool = False
+    # Paced: on `PACED_CONNECTIONS`, held to `PACE_OF_RATE` of the rate the scenario named
+    # had in its first run (the service's, unpaced), the service and its floor alike, in
+    # every round.
+    paced_by: str | None = None
+
+
+# One connection: a request at a time, so each side's statements run on one backend (its
+# pool's most recent connection) at the same rate; over 8, the slower service would hold its
+# connections longer and spread its statements over more backends, each waiting longer.
+PACED_CONNECTIONS = 1
+# A quarter of the service's rate over 8 connections: on one, the service is busy about a
+# third of the time or less, the floor less, so both keep the pace on a busy machine too.
+PACE_OF_RATE = 0.25
+
+
+def paced_name(name: str) -> str:
+    return f"{name}_paced"
+
+
+def _paced(scenario: Scenario, title: str, pace_of: str) -> Scenario:
+    """`scenario` held to one pace with its pair: Postgres's CPU per request is compared at
+    one rate of statements per backend (bench/README.md)."""
+    return replace(scenario, name=paced_name(scenario.name), title=title, paced_by=pace_of)
+
+
+def _with_paced_pairs(measured: list[Scenario]) -> list[Scenario]:
+    """Each pair of the service and its floor followed by the same pair at one pace, on one
+    connection."""
+    by_name = {scenario.name: scenario for scenario in measured}
+    result = []
+    for scenario in measured:
+        result.append(scenario)
+        if scenario.name in _PACED_PAIRS:
+            service, label, floor_label = _PACED_PAIRS[scenario.name]
+            result += [
+                _paced(
+                    by_name[service],
+                    f"{label}p. {label} on one connection, at a quarter of its first rate"
+                    " (Postgres's CPU compared at one pace)",
+                    service,
+                ),
+                _paced(scenario, f"{floor_label}p. {floor_label} at the pace of {label}p", service),
+            ]
+    return result
+
+
+# Each floor's scenario: its service's, and the labels of both in the titles.
+_PACED_PAIRS = {
+    "orders_floor_get": ("orders_direct", "1", "1f"),
+    "orders_floor_post": ("order_post_direct", "7", "7f"),
+    "orders_floor_post_idempotent": ("order_post_idempotent_direct", "8", "8f"),
+}
 
 
 def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
@@ -37,7 +89,7 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
         body = json.dumps({"items": [{"product_id": seed.product_id, "quantity": 1}]})
         return Load(base_url + "/orders", method="POST", body=body, headers=headers)
 
-    return [
+    measured = [
         Scenario(
             "orders_direct",
             "1. `GET /orders/{id}` straight to the order service",
@@ -162,3 +214,4 @@ def scenarios(urls: dict[str, str], seed: Seed) -> list[Scenario]:
             server="floor",
         ),
     ]
+    return _with_paced_pairs(measured)

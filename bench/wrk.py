@@ -17,13 +17,15 @@ _RESULT_MARK = "BENCH_RESULT "
 
 @dataclass(frozen=True)
 class Load:
-    """What to send: one request, repeated by every connection as fast as it is answered. In
-    a header's value, `{unique}` is replaced by a text no other request of any run has."""
+    """What to send: one request, repeated by every connection as fast as it is answered, or,
+    with a `rate`, at that many requests per second over all the connections, evenly spaced.
+    In a header's value, `{unique}` is replaced by a text no other request of any run has."""
 
     url: str
     method: str = "GET"
     body: str = ""
     headers: Mapping[str, str] | None = None
+    rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ def run_wrk(load: Load, *, seconds: float, connections: int) -> Measurement:
         # With the request's number in the run, what `{unique}` becomes.
         "BENCH_RUN_ID": secrets.token_hex(8),
     }
+    if load.rate is not None:
+        env["BENCH_RATE"] = repr(float(load.rate))
+    else:
+        env.pop("BENCH_RATE", None)  # not the shell's
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("the benchmark needs wrk: `make bench-tools` installs it")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,18 @@ def test_a_postgres_elsewhere_or_through_a_unix_socket_is_refused(elsewhere: str
 
 def test_what_was_spent_counts_a_backend_that_came_meanwhile_in_full() -> None:
     assert spent({1: 2.0, 2: 1.0}, {1: 2.5, 2: 1.0, 3: 0.25}) == 0.75
+
+
+def test_a_backends_cpu_time_is_read_to_the_nanosecond_not_in_clock_ticks(
+    admin_url: str, connected: tuple[subprocess.Popen[str], int]
+) -> None:
+    process, backend = connected
+    if not Path(f"/proc/{backend}/schedstat").exists():
+        pytest.skip("this kernel keeps no schedstat")
+
+    [seconds] = PostgresCpu(admin_url).seconds_by_backend(process.pid).values()
+
+    # In 10 ms ticks it would be a whole number of them (a chance of one in 10^7 that the
+    # nanoseconds are, too).
+    assert seconds > 0
+    assert abs(seconds * 100 - round(seconds * 100)) > 1e-6

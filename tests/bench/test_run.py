@@ -40,8 +40,8 @@ SCENARIOS = {
     "orders_floor_post_idempotent",
     "order_post_idempotent_via_gateway",
 }
-# Measured beside the floor in every round.
-IN_ROUNDS = {
+# Measured beside the floor in every round, as fast as each answers and at one pace.
+UNPACED_PAIRS = {
     "orders_direct",
     "orders_floor_get",
     "order_post_direct",
@@ -53,12 +53,15 @@ IN_ROUNDS = {
     "gateway_only",
     "gateway_only_traced",
 }
+PACED_PAIRS = {f"{name}_paced" for name in UNPACED_PAIRS}
+IN_ROUNDS = UNPACED_PAIRS | PACED_PAIRS
 # What talks to no database.
 WITHOUT_POSTGRES = {"gateway_only", "gateway_only_traced", "naive_httpx_peer", "aiohttp_floor_peer"}
 
 
-# The run starts the stack, nginx and the peers, and measures sixteen scenarios, six of them
-# twice: a minute or two on a loaded machine. Its own limit comes first (400 s), with its output.
+# The run starts the stack, nginx and the peers, and measures twenty-two scenarios, twelve of
+# them twice: a minute or two on a loaded machine. Its own limit comes first (400 s), with its
+# output.
 @pytest.mark.timeout(460)
 def test_a_short_run_measures_every_scenario_and_writes_its_results(
     databases: Databases, tmp_path: Path
@@ -67,7 +70,8 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
     run = subprocess.run(
         [
             sys.executable, "-m", "bench",
-            "--seconds", "1", "--warmup", "0", "--connections", "2", "--rounds", "2",
+            "--seconds", "1", "--paced-seconds", "1", "--warmup", "0",
+            "--connections", "2", "--rounds", "2",
             "--database-url", admin_url,
             "--results-dir", str(tmp_path),
         ],
@@ -79,7 +83,7 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
 
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads((tmp_path / "latest.json").read_text())
-    assert set(results["scenarios"]) == SCENARIOS
+    assert set(results["scenarios"]) == SCENARIOS | PACED_PAIRS
     for name, scenario in results["scenarios"].items():
         assert scenario["requests"] > 0, name
         assert scenario["errors"] == 0, name
@@ -88,6 +92,8 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
         assert scenario["cpu_us_per_request"] >= 0, name
         assert ("postgres_cpu_us_per_request" in scenario) == (name not in WITHOUT_POSTGRES)
         assert len(scenario.get("cpu_us_per_request_by_round", [0, 0])) == 2, name
+        assert ("pace_rps" in scenario) == (name in PACED_PAIRS), name
+        assert scenario.get("connections", 1) == 1, name  # paced: one request at a time
     assert {
         name for name, scenario in results["scenarios"].items() if "_by_round" in str(scenario)
     } == IN_ROUNDS
@@ -100,6 +106,9 @@ def test_a_short_run_measures_every_scenario_and_writes_its_results(
         "order_get_pg_cpu_vs_floor",
         "order_post_pg_cpu_vs_floor",
         "order_post_idempotent_pg_cpu_vs_floor",
+        "order_get_pg_cpu_vs_floor_unpaced",
+        "order_post_pg_cpu_vs_floor_unpaced",
+        "order_post_idempotent_pg_cpu_vs_floor_unpaced",
         "gateway_vs_direct",
         "gateway_vs_nginx",
         "gateway_only_vs_naive_httpx",

@@ -55,3 +55,23 @@ def test_a_unique_header_value_differs_for_every_request_of_every_run() -> None:
     assert len(set(keys)) == len(keys) > 2
     assert all(key.startswith('"bench-') and key.endswith('"') for key in keys)
     assert other == {"same"}
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (make bench-tools installs it)")
+def test_a_paced_load_is_sent_no_faster_than_its_rate_over_all_connections() -> None:
+    received: list[str] = []
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        received.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with running_server(counting) as base_url:
+        paced = run_wrk(Load(base_url + "/", rate=4), seconds=1, connections=4)
+        sent_paced = len(received)
+        unpaced = run_wrk(Load(base_url + "/"), seconds=1, connections=4)
+
+    # A slot every 250 ms, one clock for the four connections: five in the second at most
+    # (the first at once); unpaced, each connection sends again as soon as it is answered.
+    assert 0 < paced.requests <= sent_paced <= 5
+    assert unpaced.requests > 5 * sent_paced
