@@ -48,13 +48,11 @@ UNPACED_PAIRS = {
     "orders_floor_post",
     "order_post_idempotent_direct",
     "orders_floor_post_idempotent",
-    # Each tracing twin beside its untraced one.
-    "orders_direct_traced",
-    "gateway_only",
-    "gateway_only_traced",
 }
 PACED_PAIRS = {f"{name}_paced" for name in UNPACED_PAIRS}
-IN_ROUNDS = UNPACED_PAIRS | PACED_PAIRS
+# Each tracing twin beside its untraced one, in every round too.
+TRACING_TWINS = {"orders_direct_traced", "gateway_only", "gateway_only_traced"}
+IN_ROUNDS = UNPACED_PAIRS | PACED_PAIRS | TRACING_TWINS
 # What talks to no database.
 WITHOUT_POSTGRES = {"gateway_only", "gateway_only_traced", "naive_httpx_peer", "aiohttp_floor_peer"}
 
