@@ -167,6 +167,24 @@ async def feed_after(store: Store, after: str | None, count: int) -> list[uuid.U
             await asyncio.sleep(0.05)
 
 
+async def add_25_of_each_kind(
+    store: Store, placing: OrdersSettings, database_url: str, admin: dict[str, str]
+) -> list[EventRecord]:
+    """25 old records of each kind a round deletes: relayed events (returned), delivery
+    attempts and expired keys (their orders placed by a service with `placing`)."""
+    old_events = await add_events(
+        store, [an_event(EventType.PRODUCT_STOCK_CHANGED, OLD) for _ in range(25)]
+    )
+    await relay_passes(store, len(old_events))
+    endpoint = an_endpoint(EventType.ORDER_PAID)
+    async with store.writing() as connection:
+        await insert_endpoint(connection, endpoint)
+    await add_attempts(store, endpoint.id, [OLD] * 25)
+    await place_keyed_orders(placing, admin, 25)
+    await expire_keys(database_url, [f"key-{index}" for index in range(25)])
+    return old_events
+
+
 async def test_old_events_leave_the_feed_once_relayed_and_never_while_a_delivery_is_pending(
     store: Store, orders_database_url: str
 ) -> None:
@@ -272,16 +290,7 @@ async def test_the_service_cleans_up_on_its_own_and_logs_what_it_deleted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="shared.housekeeping")
-    old_events = await add_events(
-        store, [an_event(EventType.PRODUCT_STOCK_CHANGED, OLD) for _ in range(25)]
-    )
-    await relay_passes(store, len(old_events))
-    endpoint = an_endpoint(EventType.ORDER_PAID)
-    async with store.writing() as connection:
-        await insert_endpoint(connection, endpoint)
-    await add_attempts(store, endpoint.id, [OLD] * 25)
-    await place_keyed_orders(orders_settings, admin, 25)
-    await expire_keys(orders_database_url, [f"key-{index}" for index in range(25)])
+    old_events = await add_25_of_each_kind(store, orders_settings, orders_database_url, admin)
     settings = orders_settings.model_copy(update={"housekeeping_batch_size": 10})
 
     def deleted() -> dict[str, int]:
@@ -335,18 +344,10 @@ async def test_every_deletion_of_a_round_paces_itself_by_the_settings_share(
     store: Store,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    old_events = await add_events(
-        store, [an_event(EventType.PRODUCT_STOCK_CHANGED, OLD) for _ in range(25)]
-    )
-    await relay_passes(store, len(old_events))
-    endpoint = an_endpoint(EventType.ORDER_PAID)
-    async with store.writing() as connection:
-        await insert_endpoint(connection, endpoint)
-    await add_attempts(store, endpoint.id, [OLD] * 25)
     # The service placing the orders cleans up as it starts: one that keeps all until later.
     keeping = {"event_retention_seconds": 10**9, "webhook_attempt_retention_seconds": 10**9}
-    await place_keyed_orders(orders_settings.model_copy(update=keeping), admin, 25)
-    await expire_keys(orders_database_url, [f"key-{index}" for index in range(25)])
+    placing = orders_settings.model_copy(update=keeping)
+    await add_25_of_each_kind(store, placing, orders_database_url, admin)
     shares: list[float] = []
 
     def no_pause(batch_seconds: float, database_share: float) -> float:
