@@ -11,10 +11,11 @@ check's SQL).
 It stands in for `opentelemetry-instrumentation-asgi`, which builds every attribute and
 metric of a request before it knows whether its span records: some 45 µs a request, sampled
 or not, a seventh of the gateway's whole CPU per request (bench/README.md, "Tracing"). Here a
-request that is not sampled costs a look for a `traceparent`, the sampler's decision and a
-context switch; attributes are built only for spans that record. The span's trace is rendered
-once (`shared.trace_ids.RenderedTrace`), for `traceresponse` and for everything the request
-does that names its trace.
+request that is not sampled costs a look for a `traceparent`, the decision and a context
+switch: a new trace that is not kept gets no SDK span at all (`shared.new_traces`), and
+attributes are built only for spans that record. The span's trace is rendered once
+(`shared.trace_ids.RenderedTrace`), for `traceresponse` and for everything the request does
+that names its trace.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from collections.abc import Iterable
 from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.new_traces import NO_PARENT
 from shared.trace_ids import RenderedTrace, finished_serving, serving
+from shared.tracing import Tracing
 
 RawHeaders = Iterable[tuple[bytes, bytes]]
 
@@ -58,17 +61,13 @@ class _RawHeaderGetter(Getter[RawHeaders]):
 _RAW_HEADERS = _RawHeaderGetter()
 
 
-# A request without a caller's trace context starts a trace of its own, whatever is current
-# where the server runs (and the SDK need not look).
-_NO_PARENT = Context()
-
-
 def _callers_context(headers: RawHeaders) -> Context:
-    """The trace context a caller sent, if it sent one (most send none: nothing to parse)."""
+    """The trace context a caller sent, if it sent one (most send none: nothing to parse),
+    else `NO_PARENT`."""
     for name, _ in headers:
         if name == b"traceparent":
-            return W3C_TRACE_CONTEXT.extract(headers, _NO_PARENT, getter=_RAW_HEADERS)
-    return _NO_PARENT
+            return W3C_TRACE_CONTEXT.extract(headers, NO_PARENT, getter=_RAW_HEADERS)
+    return NO_PARENT
 
 
 def _describe_request(span: Span, scope: Scope) -> None:
@@ -105,9 +104,10 @@ def _name_by_route(span: Span, scope: Scope) -> None:
 
 
 class ServerSpanMiddleware:
-    def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
+    def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
         self.app = app
-        self.tracer = tracer
+        self.tracer = tracing.tracer(__name__)
+        self.new_traces = tracing.new_traces
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Probes and scrapes are not traced, nor is what they do: statements and calls are
@@ -117,11 +117,27 @@ class ServerSpanMiddleware:
             return
 
         parent = _callers_context(scope["headers"])
-        span = self.tracer.start_span(scope["method"], parent, kind=SpanKind.SERVER)
-        request_trace = RenderedTrace.of(span.get_span_context())
-        is_recording = span.is_recording()
-        if is_recording:
-            _describe_request(span, scope)
+        if parent is NO_PARENT:
+            span = self.new_traces.start_server_span(self.tracer, scope["method"])
+        else:
+            span = self.tracer.start_span(scope["method"], parent, kind=SpanKind.SERVER)
+        # Current for what the request does (an instrumented call within it is a child span,
+        # recorded or not as this one is), and its trace rendered once for everything that
+        # names it. (`traceresponse` is added where every response's own headers are: the
+        # request context's middleware, inside this one.)
+        context_token = context.attach(trace.set_span_in_context(span, parent))
+        serving_token = serving(RenderedTrace.of(span.get_span_context()))
+        try:
+            if span.is_recording():
+                await self._record(span, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            finished_serving(serving_token)
+            context.detach(context_token)
+
+    async def _record(self, span: Span, scope: Scope, receive: Receive, send: Send) -> None:
+        _describe_request(span, scope)
         is_answered = False
 
         async def send_described(message: Message) -> None:
@@ -131,23 +147,15 @@ class ServerSpanMiddleware:
                 _describe_response(span, message)
             await send(message)
 
-        context_token = context.attach(trace.set_span_in_context(span, parent))
-        serving_token = serving(request_trace)
         try:
-            # (`traceresponse` is added where every response's own headers are: the request
-            # context's middleware, inside this one.)
-            await self.app(scope, receive, send_described if is_recording else send)
+            await self.app(scope, receive, send_described)
         except BaseException as error:
-            if is_recording:
-                span.set_attribute("error.type", type(error).__qualname__)
-                span.set_status(StatusCode.ERROR)
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_status(StatusCode.ERROR)
             raise
         finally:
-            finished_serving(serving_token)
-            context.detach(context_token)
-            if is_recording:
-                if not is_answered:
-                    # The client went away first, or nothing answered at all.
-                    span.set_attribute("error.type", "incomplete_response")
-                _name_by_route(span, scope)
+            if not is_answered:
+                # The client went away first, or nothing answered at all.
+                span.set_attribute("error.type", "incomplete_response")
+            _name_by_route(span, scope)
             span.end()

@@ -31,7 +31,7 @@ def platform_middleware(metrics: ServiceMetrics, tracing: Tracing | None) -> lis
             Middleware(MetricsMiddleware, metrics=metrics),
         ]
     return [
-        Middleware(ServerSpanMiddleware, tracer=tracing.tracer(__name__)),
+        Middleware(ServerSpanMiddleware, tracing=tracing),
         Middleware(RequestContextMiddleware),
         Middleware(MetricsMiddleware, metrics=metrics, exemplar=sampled_trace_exemplar),
     ]

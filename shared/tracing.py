@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Tracer
 
+from shared.new_traces import NewTraces
 from shared.settings import TracingSettings
 from shared.trace_ids import stamp_trace_ids
 
@@ -55,12 +56,20 @@ def sampler_of(settings: TracingSettings) -> Sampler:
     return roots[name]
 
 
+def new_trace_ratio(settings: TracingSettings) -> float:
+    """The share of new traces (no caller's decision to follow) the configured sampler keeps."""
+    ratios = {"traceidratio": settings.otel_traces_sampler_arg, "always_on": 1.0, "always_off": 0.0}
+    return ratios[settings.otel_traces_sampler.removeprefix("parentbased_")]
+
+
 class Tracing:
     """The process's tracer provider, for the parts that trace; an async context manager
     that flushes and shuts it down at exit."""
 
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, new_traces: NewTraces) -> None:
         self.provider = provider
+        # Its ids, and the server spans of requests that start a trace.
+        self.new_traces = new_traces
 
     def tracer(self, name: str) -> Tracer:
         return self.provider.get_tracer(name)
@@ -91,8 +100,10 @@ def start_tracing(settings: TracingSettings, service: str) -> Tracing | None:
     # loads it, and a process that does not trace never needs it.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    new_traces = NewTraces(new_trace_ratio(settings))
     provider = TracerProvider(
         sampler=sampler_of(settings),
+        id_generator=new_traces,
         resource=Resource.create({SERVICE_NAME: settings.otel_service_name or service}),
         # Shut down by the lifespan (or `flushed_at_exit`), not at interpreter exit.
         shutdown_on_exit=False,
@@ -101,7 +112,7 @@ def start_tracing(settings: TracingSettings, service: str) -> Tracing | None:
     # standard variables itself; the processor reads `OTEL_BSP_*`.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
     stamp_trace_ids()
-    return Tracing(provider)
+    return Tracing(provider, new_traces)
 
 
 def flushed_at_exit(tracing: Tracing | None) -> AbstractAsyncContextManager[Tracing | None]:

@@ -155,3 +155,20 @@ async def test_with_tracing_off_no_response_tells_of_a_trace(receiver: OtlpRecei
 
     assert "traceresponse" not in response.headers
     assert receiver.spans == []
+
+
+async def test_a_new_trace_not_kept_is_answered_with_its_trace_and_exports_nothing(
+    receiver: OtlpReceiver,
+) -> None:
+    tracing = traced(receiver, sampler="parentbased_always_off")
+    async with client_for(build_frame_app(tracing=tracing)) as client:
+        first = await client.get("/widgets/1")
+        second = await client.get("/widgets/2")
+
+    assert receiver.spans == []
+    # Not sampled, and (W3C Trace Context Level 2) a random trace id; a new trace each.
+    assert TRACERESPONSE.fullmatch(first.headers["traceresponse"])
+    assert first.headers["traceresponse"].endswith("-02")
+    assert trace_id_of(first.headers["traceresponse"]) != trace_id_of(
+        second.headers["traceresponse"]
+    )
