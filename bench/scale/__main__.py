@@ -43,7 +43,10 @@ def _report_again(results_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--sizes", type=_sizes, default=[10_000, 3_000_000])
-    parser.add_argument("--seconds", type=float, default=15.0, help="per operation")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per operation and round")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="each operation's runs at each size (median)"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="per operation")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument(
@@ -67,6 +70,7 @@ def main() -> None:
         admin_dsn=arguments.database_url,
         sizes=arguments.sizes,
         seconds=arguments.seconds,
+        rounds=arguments.rounds,
         warmup=arguments.warmup,
         connections=arguments.connections,
         cleanup_keys=arguments.cleanup_keys,
@@ -77,6 +81,7 @@ def main() -> None:
         sizes,
         {
             "seconds": settings.seconds,
+            "rounds": settings.rounds,
             "warmup": settings.warmup,
             "connections": settings.connections,
             "cleanup_keys": settings.cleanup_keys,

@@ -1,12 +1,15 @@
 """wrk with `requests.lua`: `bench/wrk.py`'s request and result, going round several paths
-and, for keyed orders, a new Idempotency-Key per request."""
+and, for keyed orders, a new Idempotency-Key per request; for a set time, or until stopped."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +17,8 @@ from bench.wrk import Measurement, parse_wrk_output
 
 _BENCH = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(__file__).with_name("requests.lua")
+# The shortest run `requests_running` makes.
+SHORTEST_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -30,12 +35,24 @@ class Requests:
     unique_keys: bool = False
 
 
-def run_requests(requests: Requests, *, seconds: float, connections: int) -> Measurement:
-    """One bounded run of wrk (one thread: the cores are shared with what it measures)."""
+def _command(requests: Requests, *, seconds: float, connections: int) -> list[str]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("the benchmark needs wrk: `make bench-tools` installs it")
-    env = {
+    return [
+        wrk,
+        # One thread: the cores are shared with what it measures.
+        "--threads", "1",
+        "--connections", str(connections),
+        "--duration", f"{max(1, round(seconds))}s",
+        "--timeout", "5s",
+        "--script", str(_SCRIPT),
+        requests.base_url + requests.paths[0],
+    ]  # fmt: skip
+
+
+def _environment(requests: Requests) -> dict[str, str]:
+    return {
         **os.environ,
         "BENCH_BASE_SCRIPT": str(_BENCH / "load.lua"),
         "BENCH_METHOD": requests.method,
@@ -45,18 +62,55 @@ def run_requests(requests: Requests, *, seconds: float, connections: int) -> Mea
         "BENCH_BODIES": "\n".join(requests.bodies),
         "BENCH_UNIQUE_KEYS": "1" if requests.unique_keys else "0",
     }
-    command = [
-        wrk,
-        "--threads", "1",
-        "--connections", str(connections),
-        "--duration", f"{max(1, round(seconds))}s",
-        "--timeout", "5s",
-        "--script", str(_SCRIPT),
-        requests.base_url + requests.paths[0],
-    ]  # fmt: skip
+
+
+def _measured(returncode: int, stdout: str, stderr: str) -> Measurement:
+    if returncode != 0:
+        raise RuntimeError(f"wrk failed:\n{stdout}{stderr}")
+    return parse_wrk_output(stdout)
+
+
+def run_requests(requests: Requests, *, seconds: float, connections: int) -> Measurement:
+    """One bounded run of wrk."""
     done = subprocess.run(  # noqa: S603 - wrk with our arguments, no shell
-        command, env=env, capture_output=True, text=True, timeout=seconds + 30, check=False
+        _command(requests, seconds=seconds, connections=connections),
+        env=_environment(requests),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=False,
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed:\n{done.stdout}{done.stderr}")
-    return parse_wrk_output(done.stdout)
+    return _measured(done.returncode, done.stdout, done.stderr)
+
+
+@contextmanager
+def requests_running(
+    requests: Requests, *, connections: int, longest: float
+) -> Iterator[Callable[[], Measurement]]:
+    """wrk sending `requests` from the block's start until the returned `stop()` is called
+    (or `longest` seconds have passed), which returns what it measured: a run as long as
+    something else takes (a second at least). wrk stops at SIGINT and reports as at its
+    deadline."""
+    wrk = subprocess.Popen(  # noqa: S603 - wrk with our arguments, no shell
+        _command(requests, seconds=longest, connections=connections),
+        env=_environment(requests),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    started = time.monotonic()
+
+    def stop() -> Measurement:
+        # wrk takes SIGINT as its deadline once it runs; just started, it would die of it.
+        time.sleep(max(0.0, SHORTEST_SECONDS - (time.monotonic() - started)))
+        wrk.send_signal(signal.SIGINT)
+        stdout, stderr = wrk.communicate(timeout=30)
+        return _measured(wrk.returncode, stdout, stderr)
+
+    try:
+        yield stop
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()

@@ -1,11 +1,13 @@
-"""One operation measured: its latency under load (wrk) and the database buffers it touched
-per request (the database's own counters, before and after)."""
+"""One operation measured at every size: its latency under load (wrk), in rounds, and the
+database buffers it touched per request (the database's own counters, before and after)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,6 +15,7 @@ import asyncpg
 
 from bench.scale.load_generator import run_requests
 from bench.scale.operations import Operation
+from bench.wrk import Measurement
 
 # Postgres publishes a connection's counters once it is idle, at most once a second.
 SETTLE_SECONDS = 2.0
@@ -23,8 +26,11 @@ class Result:
     requests: int
     errors: int
     rps: float
+    # The median round's (each round's are listed below).
     p50_ms: float
     p99_ms: float
+    rounds_p50_ms: list[float]
+    rounds_p99_ms: list[float]
     # Shared buffers found in memory, and read from the kernel, per request: the database's
     # counters over the run (every statement of every request, approximate: a connection
     # publishes its counts once a second) ...
@@ -112,33 +118,65 @@ async def plan_buffers(dsn: str, operation: Operation) -> PlanReading | None:
     return PlanReading(total / len(operation.statements), rounded, levels)
 
 
-def measure(
+def _result(
     operation: Operation,
     dsn: str,
-    *,
-    seconds: float,
-    warmup: float,
-    connections: int,
-    settle: float = SETTLE_SECONDS,
+    runs: list[Measurement],
+    before: tuple[int, int],
+    after: tuple[int, int],
 ) -> Result:
-    if warmup > 0:
-        run_requests(operation.requests, seconds=warmup, connections=connections)
-    time.sleep(settle)
-    hit_before, read_before = asyncio.run(buffer_counters(dsn))
-    measured = run_requests(operation.requests, seconds=seconds, connections=connections)
-    time.sleep(settle)
-    hit_after, read_after = asyncio.run(buffer_counters(dsn))
-    requests = max(1, measured.requests)
+    requests = sum(run.requests for run in runs)
     plan = asyncio.run(plan_buffers(dsn, operation))
     return Result(
-        requests=measured.requests,
-        errors=measured.errors,
-        rps=measured.rps,
-        p50_ms=measured.p50_ms,
-        p99_ms=measured.p99_ms,
-        buffers_hit=(hit_after - hit_before) / requests,
-        buffers_read=(read_after - read_before) / requests,
+        requests=requests,
+        errors=sum(run.errors for run in runs),
+        rps=statistics.median(run.rps for run in runs),
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p99_ms=statistics.median(run.p99_ms for run in runs),
+        rounds_p50_ms=[round(run.p50_ms, 3) for run in runs],
+        rounds_p99_ms=[round(run.p99_ms, 3) for run in runs],
+        buffers_hit=(after[0] - before[0]) / max(1, requests),
+        buffers_read=(after[1] - before[1]) / max(1, requests),
         plan_buffers=plan.buffers if plan else None,
         index_descents=plan.index_descents if plan else None,
         index_levels=plan.index_levels if plan else None,
     )
+
+
+def measure_at_sizes(
+    at_sizes: Sequence[tuple[Operation, str]],
+    *,
+    seconds: float,
+    warmup: float,
+    connections: int,
+    rounds: int,
+    settle: float = SETTLE_SECONDS,
+) -> list[Result]:
+    """One operation at each size (its database's dsn beside it): warmed up at each, then run
+    `rounds` times at each, the sizes in turn and in reverse order every other round (ABBA),
+    so that what else the machine does, and how that drifts, weighs on the sizes alike.
+
+    Its latency is the median round's, which one round caught in a stall or a checkpoint does
+    not move; its buffers are counted over all rounds (each size has a database of its own,
+    whose counters the others' runs do not touch)."""
+    for operation, _ in at_sizes:
+        if warmup > 0:
+            run_requests(operation.requests, seconds=warmup, connections=connections)
+    time.sleep(settle)
+    before = [asyncio.run(buffer_counters(dsn)) for _, dsn in at_sizes]
+    runs: list[list[Measurement]] = [[] for _ in at_sizes]
+    for round_ in range(rounds):
+        in_turn = range(len(at_sizes))
+        for index in in_turn if round_ % 2 == 0 else reversed(in_turn):
+            operation, _ = at_sizes[index]
+            runs[index].append(
+                run_requests(operation.requests, seconds=seconds, connections=connections)
+            )
+    time.sleep(settle)
+    after = [asyncio.run(buffer_counters(dsn)) for _, dsn in at_sizes]
+    return [
+        _result(operation, dsn, measured, counted_before, counted_after)
+        for (operation, dsn), measured, counted_before, counted_after in zip(
+            at_sizes, runs, before, after, strict=True
+        )
+    ]

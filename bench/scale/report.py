@@ -128,6 +128,7 @@ def markdown(document: dict[str, Any]) -> str:
     small, large = sizes[0], sizes[-1]
     comparison = document["comparison"]
     a, b = f"{small['orders']:,}", f"{large['orders']:,}"
+    rounds = document["settings"].get("rounds", 1)
     lines = [
         f"# Scale benchmark: {a} against {b} orders",
         "",
@@ -135,10 +136,12 @@ def markdown(document: dict[str, Any]) -> str:
         f" {document['machine']['postgres']}; settings {document['settings']}.",
         f"Loaded in {small['load_seconds']} s and {large['load_seconds']} s.",
         "",
-        "Latency in ms under load (wrk). Buffers: shared buffers hit + read per request; for"
-        " reads, of the statement the service runs (`EXPLAIN (ANALYZE, BUFFERS)`), for writes"
-        " the database's counters over the run (approximate). Ratios: the large size over the"
-        " small one; the verdict takes the p50 and, for reads, the buffers.",
+        f"Latency in ms under load (wrk), the median of {rounds} rounds at each size (the"
+        " sizes in turn, every other round in reverse). Buffers: shared buffers hit + read"
+        " per request; for reads, of the statement the service runs (`EXPLAIN (ANALYZE,"
+        " BUFFERS)`), for writes the database's counters over the run (approximate). Ratios:"
+        " the large size over the small one; the verdict takes the p50 and, for reads, the"
+        " buffers.",
         "",
         f"Reads' buffers per request are bounded, not judged by a ratio: {BUFFERS_RULE}"
         " (\"allowed\"; the descents and levels are the plan's and `bt_metap`'s). A B-tree"
@@ -186,6 +189,13 @@ def markdown(document: dict[str, Any]) -> str:
             f"The clean-up deletes {pace['batch_size']:,} keys a transaction and pauses after"
             f" each so that its transactions fill at most {pace['database_share']} of its time"
             " (a pause in proportion to the batch's duration).",
+        ]
+    if "seconds" in sizes[0]["checkout_during_cleanup"]["during"]:
+        lines += [
+            "",
+            "Checkout is measured without a clean-up first, then for the whole of the"
+            " clean-up's run, from its start to its end; each p99 is over all of its run's"
+            " requests.",
         ]
     lines += [
         "",

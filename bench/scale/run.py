@@ -1,7 +1,7 @@
 """The scale benchmark: for each size, a database loaded with that many orders and the order
-service on it; then each operation measured at every size in turn, back to back, so that
-whatever else the machine is doing weighs on the sizes alike; then checkout beside the keys'
-clean-up at each size."""
+service on it; then each operation measured at every size in turn, in rounds, back to back,
+so that whatever else the machine is doing weighs on the sizes alike; then checkout beside
+the keys' clean-up at each size."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.scale.cleanup import checkout_during_cleanup
 from bench.scale.load import Shape, load
-from bench.scale.measure import measure
+from bench.scale.measure import measure_at_sizes
 from bench.scale.operations import Operation, find_targets, operations
 from bench.scale.service import Tokens, published_keys, running_order_service, scratch_database
 
@@ -29,6 +29,7 @@ class Settings:
     admin_dsn: str
     sizes: list[int]
     seconds: float
+    rounds: int
     warmup: float
     connections: int
     cleanup_keys: int
@@ -73,16 +74,16 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> list[dict[str
         ]
         measured: dict[int, dict[str, Any]] = {each.size: {} for each in prepared}
         for index in range(len(prepared[0].operations)):
-            for each in prepared:
+            results = measure_at_sizes(
+                [(each.operations[index], each.dsn) for each in prepared],
+                seconds=settings.seconds,
+                warmup=settings.warmup,
+                connections=settings.connections,
+                rounds=settings.rounds,
+                settle=settings.settle,
+            )
+            for each, result in zip(prepared, results, strict=True):
                 operation = each.operations[index]
-                result = measure(
-                    operation,
-                    each.dsn,
-                    seconds=settings.seconds,
-                    warmup=settings.warmup,
-                    connections=settings.connections,
-                    settle=settings.settle,
-                )
                 measured[each.size][operation.name] = {
                     "is_write": operation.is_write,
                     **result.as_dict(),
@@ -96,7 +97,8 @@ def run(settings: Settings, say: Callable[[str], None] = print) -> list[dict[str
                 each.dsn,
                 each.shape,
                 expired_keys=settings.cleanup_keys,
-                seconds=settings.seconds,
+                # Without the clean-up, as long as an operation's rounds at a size.
+                seconds=settings.seconds * settings.rounds,
                 connections=settings.connections,
             )
             say(f"  {each.size}: clean-up: {cleanup}")
