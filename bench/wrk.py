@@ -60,6 +60,23 @@ def parse_wrk_output(output: str) -> Measurement:
     raise ValueError(f"wrk reported no result:\n{output}")
 
 
+def wrk_command(script: Path, url: str, *, seconds: float, connections: int) -> list[str]:
+    """wrk with `script` at `url` for `seconds` on `connections`, in one thread: the cores are
+    shared with what it measures."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("the benchmark needs wrk: `make bench-tools` installs it")
+    return [
+        wrk,
+        "--threads", "1",
+        "--connections", str(connections),
+        "--duration", f"{max(1, round(seconds))}s",
+        "--timeout", "5s",
+        "--script", str(script),
+        url,
+    ]  # fmt: skip
+
+
 def run_wrk(load: Load, *, seconds: float, connections: int) -> Measurement:
     """One bounded run of wrk (one thread: the cores are shared with what it measures)."""
     env = {
@@ -74,18 +91,7 @@ def run_wrk(load: Load, *, seconds: float, connections: int) -> Measurement:
         env["BENCH_RATE"] = repr(float(load.rate))
     else:
         env.pop("BENCH_RATE", None)  # not the shell's
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise RuntimeError("the benchmark needs wrk: `make bench-tools` installs it")
-    command = [
-        wrk,
-        "--threads", "1",
-        "--connections", str(connections),
-        "--duration", f"{max(1, round(seconds))}s",
-        "--timeout", "5s",
-        "--script", str(_SCRIPT),
-        load.url,
-    ]  # fmt: skip
+    command = wrk_command(_SCRIPT, load.url, seconds=seconds, connections=connections)
     done = subprocess.run(  # noqa: S603 - wrk with our arguments, no shell
         command, env=env, capture_output=True, text=True, timeout=seconds + 30, check=False
     )

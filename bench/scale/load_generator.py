@@ -4,7 +4,6 @@ and, for keyed orders, a new Idempotency-Key per request; for a set time, or unt
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.wrk import Measurement, parse_wrk_output
+from bench.wrk import Measurement, parse_wrk_output, wrk_command
 
 _BENCH = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(__file__).with_name("requests.lua")
@@ -36,19 +35,8 @@ class Requests:
 
 
 def _command(requests: Requests, *, seconds: float, connections: int) -> list[str]:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise RuntimeError("the benchmark needs wrk: `make bench-tools` installs it")
-    return [
-        wrk,
-        # One thread: the cores are shared with what it measures.
-        "--threads", "1",
-        "--connections", str(connections),
-        "--duration", f"{max(1, round(seconds))}s",
-        "--timeout", "5s",
-        "--script", str(_SCRIPT),
-        requests.base_url + requests.paths[0],
-    ]  # fmt: skip
+    url = requests.base_url + requests.paths[0]
+    return wrk_command(_SCRIPT, url, seconds=seconds, connections=connections)
 
 
 def _environment(requests: Requests) -> dict[str, str]:
@@ -98,7 +86,6 @@ def requests_running(
         stderr=subprocess.PIPE,
         text=True,
     )
-
     started = time.monotonic()
 
     def stop() -> Measurement:
