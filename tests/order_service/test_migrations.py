@@ -24,7 +24,7 @@ async def _secondary_indexes(database_url: str, table: str) -> list[str]:
     engine = create_engine(DatabaseSettings(database_url=database_url))
 
     def names(connection: Connection) -> list[str]:
-        return sorted(index["name"] for index in inspect(connection).get_indexes(table))
+        return sorted(str(index["name"]) for index in inspect(connection).get_indexes(table))
 
     try:
         async with engine.connect() as connection:
