@@ -7,7 +7,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from bench.wrk import Load, parse_wrk_output, run_wrk
-from tests.support.servers import running_server
+from tests.support.servers import answering_empty, running_server
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/orders/1
   1 threads and 8 connections
@@ -61,12 +61,7 @@ def test_a_unique_header_value_differs_for_every_request_of_every_run() -> None:
 def test_a_paced_load_is_sent_no_faster_than_its_rate_over_all_connections() -> None:
     received: list[str] = []
 
-    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
-        received.append(scope["path"])
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    with running_server(counting) as base_url:
+    with running_server(answering_empty(received)) as base_url:
         paced = run_wrk(Load(base_url + "/", rate=4), seconds=1, connections=4)
         sent_paced = len(received)
         unpaced = run_wrk(Load(base_url + "/"), seconds=1, connections=4)

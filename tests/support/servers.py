@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Literal
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.cli import server_config
 from shared.settings import ServiceSettings
@@ -44,6 +44,18 @@ async def eventually(condition: Callable[[], bool], what: str, seconds: float = 
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise TimeoutError(f"timed out waiting for {what}") from None
+
+
+def answering_empty(received: list[str]) -> ASGIApp:
+    """An app that answers every request 200 with no body and records its path in
+    `received` (a load generator's target)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        received.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
 
 
 @contextmanager
