@@ -40,6 +40,17 @@ def free_port() -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports (`free_port`): each is free only until its server binds
+    it, so two drawn for one stack must not be the same."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy.engine import URL, make_url
 
 from bench.nginx import nginx_config
-from bench.processes import Process, free_port, run
+from bench.processes import Process, free_ports, run
 from shared.settings import DEFAULT_TRACE_RATIO
 
 ADMIN_EMAIL = "bench-admin@example.com"
@@ -108,23 +108,21 @@ def _uvicorn(app: str, port: int) -> list[str]:
 def running_stack(database_url: str, run_dir: Path) -> Iterator[Stack]:
     """Starts everything and waits until each part answers; `run_dir` receives logs and keys."""
     admin_url = make_url(database_url)
-    ports = {
-        name: free_port()
-        for name in (
-            "auth",
-            "orders",
-            "gateway",
-            "nginx",
-            "trivial",
-            "gateway_only",
-            "naive",
-            "floor",
-            "otlp_sink",
-            "orders_traced",
-            "gateway_only_traced",
-            "orders_floor",
-        )
-    }
+    names = (
+        "auth",
+        "orders",
+        "gateway",
+        "nginx",
+        "trivial",
+        "gateway_only",
+        "naive",
+        "floor",
+        "otlp_sink",
+        "orders_traced",
+        "gateway_only_traced",
+        "orders_floor",
+    )
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
 
     with ExitStack() as cleanup:

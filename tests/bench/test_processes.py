@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.processes import Process, cpu_seconds, free_port, peak_rss_mib, rss_mib
+from bench.processes import (
+    Process,
+    cpu_seconds,
+    free_port,
+    free_ports,
+    peak_rss_mib,
+    rss_mib,
+)
 from bench.profile import summary
 
 # Burns CPU for a while in a child of its own, as nginx's workers do for their master.
@@ -68,3 +75,12 @@ def test_a_free_port_is_outside_the_range_outgoing_connections_take() -> None:
     ports = {free_port() for _ in range(20)}
 
     assert all(10_000 <= port < start for port in ports)
+
+
+def test_the_ports_drawn_for_one_stack_differ_even_when_a_draw_repeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draws = iter([5, 5, 7, 5, 9])
+    monkeypatch.setattr("bench.processes.secrets.randbelow", lambda _: next(draws))
+
+    assert free_ports(3) == [10_005, 10_007, 10_009]
